@@ -1,0 +1,661 @@
+//! The engine shared by every group flavour and every way of awaiting one.
+//!
+//! # Architecture
+//!
+//! A child moves through these states:
+//!
+//! ```text
+//!  push / try_push ──┐                       ┌──> done: value stored, child dropped at once
+//!  lazy source pull ─┼──> queued ──> in flight ┤
+//!  Handle::push ──> inbox ──┘ (taken in at     └──> dropped: the group stopped or was dropped
+//!                            the next poll)
+//! ```
+//!
+//! * A child gets its index when the group *accepts* it: direct pushes at once,
+//!   lazy pulls when pulled, handle pushes when the group takes them out of the
+//!   [`Inbox`] at its next poll.
+//! * An accepted child goes straight in flight (into `running`, the
+//!   `FuturesUnordered`) when a slot is free and nobody is queued ahead of it;
+//!   else it waits in `queue`, FIFO. With a shared semaphore every start goes
+//!   through the queue, because permits are only taken while the group is
+//!   polled.
+//! * Who wakes whom: children wake `running`, which wakes the group's task;
+//!   handle pushes and `Handle::cancel` wake the inbox's `AtomicWaker`, which
+//!   the group registers at every poll; triggers, sources and the semaphore
+//!   wait are polled with the group's own context. A finished child frees its
+//!   slot (and permit) inside the same poll, and [`Core::refill`] starts the
+//!   next one there and then: no extra wake from outside is needed.
+//! * When the first reason arrives ([`Core::fire`]), [`Core::stop`] closes the
+//!   inbox and drops everything not yet started; in-flight children are
+//!   dropped too, or, with `drain_on_error`, polled to the end. The phase then
+//!   becomes `Ended` and the frontend (future, settle, stream) builds its
+//!   output from the first reason.
+//!
+//! # Invariants
+//!
+//! * `running.len() <= limit` at every instant: [`Core::has_slot`] guards
+//!   every insertion and lowering the limit never inserts.
+//! * `reason` is the group's first reason; once set it never changes, and the
+//!   token (if one was made) carries the same value.
+//! * Outside `Phase::Running`, nothing is accepted or started.
+//! * Every child is dropped exactly once: by its slot when it finishes, or by
+//!   [`drop_each`] / [`Core::teardown`], which catch a panicking `Drop` so the
+//!   rest are still dropped, and re-raise the first such panic afterwards.
+
+mod results;
+mod slot;
+
+use std::cell::OnceCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+
+use async_lock::{futures::AcquireArc, Semaphore, SemaphoreGuardArc};
+use futures_core::Stream;
+use futures_util::stream::FuturesUnordered;
+
+pub(crate) use results::Results;
+pub(crate) use slot::{Outcome, Payload};
+
+use crate::inbox::Inbox;
+use crate::kind::Kind;
+use crate::{CancelReason, CancelToken, Cancelled, Panicked};
+use slot::Slot;
+
+/// How many children may complete, and how many lazy items may be pulled, in
+/// one poll of the group before it yields (wakes itself, returns `Pending`).
+const BUDGET: u32 = 128;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Accepting and starting children.
+    Running,
+    /// Stopped with `drain_on_error`: in-flight children run to the end.
+    Draining,
+    /// Nothing left to poll; the frontend builds its output.
+    Ended,
+    /// The output was returned (or `poll` unwound): polling again panics.
+    Done,
+}
+
+pub(crate) struct Core<'a, T, E, K: Kind<'a, T, E>> {
+    running: FuturesUnordered<Slot<K::Child>>,
+    queue: VecDeque<(usize, K::Child)>,
+    sources: VecDeque<K::Source>,
+    triggers: Vec<(CancelReason, K::Trigger)>,
+    token: OnceCell<CancelToken>,
+    inbox: OnceCell<Arc<Inbox<'a, T, E, K>>>,
+    /// The waker of the last poll: woken by `push`/`set_limit` between polls,
+    /// and registered in an inbox created after the group was polled.
+    waker: Option<Waker>,
+    limit: Option<usize>,
+    semaphore: Option<Arc<Semaphore>>,
+    acquiring: Option<Pin<Box<AcquireArc>>>,
+    next_index: usize,
+    reason: Option<CancelReason>,
+    phase: Phase,
+    late_cancels_seen: usize,
+    completions_left: u32,
+    pulls_left: u32,
+    pub(crate) drain_on_error: bool,
+    pub(crate) panicked_into: Option<fn(Panicked) -> E>,
+    pub(crate) cancelled_into: Option<fn(Cancelled) -> E>,
+    /// `settle` mode: the indices of children dropped unfinished.
+    pub(crate) dropped: Option<Vec<usize>>,
+}
+
+impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
+    pub(crate) fn new() -> Self {
+        Core {
+            running: FuturesUnordered::new(),
+            queue: VecDeque::new(),
+            sources: VecDeque::new(),
+            triggers: Vec::new(),
+            token: OnceCell::new(),
+            inbox: OnceCell::new(),
+            waker: None,
+            limit: None,
+            semaphore: None,
+            acquiring: None,
+            next_index: 0,
+            reason: None,
+            phase: Phase::Running,
+            late_cancels_seen: 0,
+            completions_left: BUDGET,
+            pulls_left: BUDGET,
+            drain_on_error: false,
+            panicked_into: None,
+            cancelled_into: None,
+            dropped: None,
+        }
+    }
+
+    // ---- accessors -------------------------------------------------------
+
+    pub(crate) fn token(&self) -> &CancelToken {
+        self.token.get_or_init(|| CancelToken::new(self.reason))
+    }
+
+    pub(crate) fn inbox(&self) -> &Arc<Inbox<'a, T, E, K>> {
+        self.inbox.get_or_init(|| {
+            let inbox = Inbox::new(self.token().clone(), self.phase != Phase::Running);
+            if let Some(waker) = &self.waker {
+                inbox.waker.register(waker);
+            }
+            Arc::new(inbox)
+        })
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
+
+    /// The first reason, as the group or (if it has not looked yet) the token knows it.
+    pub(crate) fn reason(&self) -> Option<CancelReason> {
+        self.reason.or_else(|| self.token.get()?.reason())
+    }
+
+    pub(crate) fn limit(&self) -> Option<usize> {
+        self.limit
+    }
+
+    pub(crate) fn in_flight(&self) -> usize {
+        self.running.len()
+    }
+
+    pub(crate) fn queued(&self) -> usize {
+        self.queue.len() + self.inbox.get().map_or(0, |inbox| inbox.len())
+    }
+
+    /// How many children were accepted so far (the next push index).
+    pub(crate) fn accepted(&self) -> usize {
+        self.next_index
+    }
+
+    // ---- building --------------------------------------------------------
+
+    #[track_caller]
+    pub(crate) fn set_limit(&mut self, limit: Option<usize>) {
+        assert!(
+            limit != Some(0),
+            "trygroup: a limit of 0 would never start a child; use None for no limit"
+        );
+        self.limit = limit;
+        self.wake();
+    }
+
+    pub(crate) fn set_semaphore(&mut self, semaphore: Arc<Semaphore>) {
+        self.semaphore = Some(semaphore);
+        // Children accepted so far went in flight without a permit; send them
+        // back to the queue so each takes one when the group is polled.
+        let mut back: Vec<(usize, K::Child)> = std::mem::take(&mut self.running)
+            .into_iter()
+            .filter_map(|mut slot| Some((slot.index, slot.take_child()?)))
+            .collect();
+        back.sort_by_key(|(index, _)| *index);
+        for child in back.into_iter().rev() {
+            self.queue.push_front(child);
+        }
+    }
+
+    pub(crate) fn add_trigger(&mut self, reason: CancelReason, trigger: K::Trigger) {
+        if self.phase != Phase::Done {
+            self.triggers.push((reason, trigger));
+        }
+    }
+
+    /// Whether the group takes new children (not stopped, not finished).
+    fn open(&self) -> bool {
+        self.phase == Phase::Running && self.reason.is_none()
+    }
+
+    #[track_caller]
+    fn assert_not_done(&self, what: &str) {
+        assert!(
+            self.phase != Phase::Done,
+            "trygroup: `{what}` called on a group that already completed"
+        );
+    }
+
+    /// `push`: accept `child`, or drop it unpolled if the group has stopped.
+    #[track_caller]
+    pub(crate) fn push(&mut self, child: K::Child) {
+        self.assert_not_done("push");
+        if self.open() {
+            let index = self.next_index();
+            self.accept(index, child);
+            self.wake();
+        }
+    }
+
+    /// `try_push`: whether a child could start right now, without queueing.
+    /// With a semaphore that means taking a permit now: the one exception to
+    /// "permits are taken only while polled", as `TryGo` promises a start.
+    pub(crate) fn try_reserve(&mut self) -> Option<Option<SemaphoreGuardArc>> {
+        let idle = self.open()
+            && self.has_slot()
+            && self.queue.is_empty()
+            && self.inbox.get().is_none_or(|inbox| inbox.len() == 0);
+        if !idle {
+            return None;
+        }
+        match &self.semaphore {
+            None => Some(None),
+            Some(semaphore) => semaphore.try_acquire_arc().map(Some),
+        }
+    }
+
+    pub(crate) fn start_reserved(&mut self, child: K::Child, permit: Option<SemaphoreGuardArc>) {
+        let index = self.next_index();
+        self.running.push(Slot::new(index, child, permit));
+        self.wake();
+    }
+
+    #[track_caller]
+    pub(crate) fn feed(&mut self, source: K::Source) {
+        self.assert_not_done("feed");
+        if self.open() {
+            self.sources.push_back(source);
+            self.wake();
+        }
+    }
+
+    fn next_index(&mut self) -> usize {
+        let index = self.next_index;
+        self.next_index += 1;
+        index
+    }
+
+    fn has_slot(&self) -> bool {
+        self.limit.is_none_or(|limit| self.running.len() < limit)
+    }
+
+    fn accept(&mut self, index: usize, child: K::Child) {
+        if self.queue.is_empty() && self.semaphore.is_none() && self.has_slot() {
+            self.running.push(Slot::new(index, child, None));
+        } else {
+            self.queue.push_back((index, child));
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = &self.waker {
+            waker.wake_by_ref();
+        }
+    }
+
+    // ---- the first reason ------------------------------------------------
+
+    /// Records `reason` as the group's first reason and fires the token, unless
+    /// a reason came first. True if `reason` won. If an outside cancel fired
+    /// the token first, the group adopts that reason.
+    pub(crate) fn fire(&mut self, reason: CancelReason) -> bool {
+        if self.reason.is_some() {
+            return false;
+        }
+        if let Some(token) = self.token.get() {
+            if !token.fire(reason) {
+                self.reason = token.reason();
+                return false;
+            }
+        }
+        self.reason = Some(reason);
+        true
+    }
+
+    /// Fires `reason` and stops the group. True if `reason` won.
+    pub(crate) fn stop_with(&mut self, reason: CancelReason) -> bool {
+        let won = self.fire(reason);
+        self.stop();
+        won
+    }
+
+    /// After the first reason: nothing new starts; the queue, the inbox and the
+    /// sources are dropped; in-flight children are dropped too, or drained.
+    pub(crate) fn stop(&mut self) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        // Take in (and number) what handles pushed, so `settle` can report it.
+        self.take_in();
+        let late = self
+            .inbox
+            .get()
+            .map(|inbox| inbox.close())
+            .unwrap_or_default();
+        for child in late {
+            let index = self.next_index();
+            self.queue.push_back((index, child));
+        }
+        self.phase = Phase::Draining;
+        let mut panic = None;
+        self.acquiring = None;
+        let queue = std::mem::take(&mut self.queue);
+        drop_each(
+            queue.into_iter().map(|(index, child)| {
+                self.note_dropped(index);
+                child
+            }),
+            &mut panic,
+        );
+        drop_each(std::mem::take(&mut self.sources), &mut panic);
+        if !self.drain_on_error || self.running.is_empty() {
+            self.cut_short_into(&mut panic);
+        }
+        rethrow(panic);
+    }
+
+    /// Ends a drain (or a stop) at once: drops every in-flight child.
+    fn cut_short_into(&mut self, panic: &mut Option<Payload>) {
+        for slot in self.running.iter_mut() {
+            if let Some(dropped) = &mut self.dropped {
+                dropped.push(slot.index);
+            }
+            catch(|| slot.drop_child(), panic);
+        }
+        self.running.clear();
+        self.end_into(panic);
+    }
+
+    fn end_into(&mut self, panic: &mut Option<Payload>) {
+        self.phase = Phase::Ended;
+        self.acquiring = None;
+        drop_each(std::mem::take(&mut self.triggers), panic);
+    }
+
+    fn note_dropped(&mut self, index: usize) {
+        if let Some(dropped) = &mut self.dropped {
+            dropped.push(index);
+        }
+    }
+
+    /// An outside event: the first one stops the group, a later one cuts a
+    /// drain short.
+    fn outside(&mut self, reason: CancelReason) {
+        match self.phase {
+            Phase::Running => {
+                self.stop_with(reason);
+            }
+            Phase::Draining => {
+                let mut panic = None;
+                self.cut_short_into(&mut panic);
+                rethrow(panic);
+            }
+            Phase::Ended | Phase::Done => {}
+        }
+    }
+
+    /// `E::from(Cancelled)` for an outside reason.
+    pub(crate) fn cancelled_error(&self, reason: CancelReason) -> E {
+        let into = self
+            .cancelled_into
+            .or_else(|| self.inbox.get()?.cancelled_into.get().copied())
+            .expect("trygroup bug: cancelled from outside without `E: From<Cancelled>`");
+        into(Cancelled::new(reason))
+    }
+
+    /// Marks the output delivered: fires `Finished` if nothing fired before,
+    /// and returns the first reason, which the output must follow.
+    pub(crate) fn finish(&mut self) -> CancelReason {
+        debug_assert_eq!(self.phase, Phase::Ended);
+        self.fire(CancelReason::Finished);
+        self.phase = Phase::Done;
+        self.reason.expect("fired above")
+    }
+
+    // ---- polling ---------------------------------------------------------
+
+    /// Asserts the group is still live (rule 7).
+    #[track_caller]
+    pub(crate) fn assert_pollable(&self, what: &str) {
+        assert!(
+            self.phase != Phase::Done,
+            "trygroup: `{what}` polled after it completed (or after its poll panicked)"
+        );
+    }
+
+    /// Start of one poll of the group: refresh wakers, look at the outside
+    /// world (handle cancels, triggers), take in handle pushes, fill free slots.
+    pub(crate) fn begin_poll(&mut self, cx: &mut Context<'_>) {
+        self.completions_left = BUDGET;
+        self.pulls_left = BUDGET;
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
+        }
+        if let Some(inbox) = self.inbox.get() {
+            inbox.waker.register(cx.waker());
+        }
+        self.look_outside(cx);
+        if self.phase == Phase::Running && self.reason.is_some() {
+            // Fired before the first poll, e.g. `with_parent` on a fired parent.
+            self.stop();
+        }
+        self.take_in();
+        self.refill(cx);
+    }
+
+    fn look_outside(&mut self, cx: &mut Context<'_>) {
+        if self.phase == Phase::Running {
+            if let Some(reason) = self.token.get().and_then(CancelToken::reason) {
+                if reason.is_outside() {
+                    self.outside(reason);
+                }
+            }
+        }
+        if let Some(inbox) = self.inbox.get() {
+            let late = inbox.late_cancels.load(Ordering::Acquire);
+            if late != self.late_cancels_seen {
+                self.late_cancels_seen = late;
+                self.outside(CancelReason::Cancelled);
+            }
+        }
+        let mut i = 0;
+        while i < self.triggers.len() {
+            if Pin::new(&mut self.triggers[i].1).poll(cx).is_ready() {
+                let (reason, trigger) = self.triggers.swap_remove(i);
+                drop(trigger);
+                self.outside(reason);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Moves handle pushes into the group, numbering them. True if any came.
+    fn take_in(&mut self) -> bool {
+        if self.phase != Phase::Running {
+            return false;
+        }
+        let Some(inbox) = self.inbox.get() else {
+            return false;
+        };
+        let children = inbox.take();
+        let any = !children.is_empty();
+        for child in children {
+            let index = self.next_index();
+            self.accept(index, child);
+        }
+        any
+    }
+
+    /// Starts queued children, then lazy ones, while slots (and permits) allow.
+    fn refill(&mut self, cx: &mut Context<'_>) {
+        while self.phase == Phase::Running && self.has_slot() {
+            if self.queue.is_empty() && self.sources.is_empty() {
+                return;
+            }
+            if self.queue.is_empty() && self.pulls_left == 0 {
+                // Out of pull budget: yield, and come back for more.
+                cx.waker().wake_by_ref();
+                return;
+            }
+            let Poll::Ready(permit) = self.poll_permit(cx) else {
+                return;
+            };
+            if let Some((index, child)) = self.queue.pop_front() {
+                self.running.push(Slot::new(index, child, permit));
+            } else if let Some(child) = self.pull(cx) {
+                self.pulls_left -= 1;
+                let index = self.next_index();
+                self.running.push(Slot::new(index, child, permit));
+            } else {
+                return; // sources pending or exhausted; `permit` goes back
+            }
+        }
+    }
+
+    fn poll_permit(&mut self, cx: &mut Context<'_>) -> Poll<Option<SemaphoreGuardArc>> {
+        let Some(semaphore) = &self.semaphore else {
+            return Poll::Ready(None);
+        };
+        if self.acquiring.is_none() {
+            if let Some(permit) = semaphore.try_acquire_arc() {
+                return Poll::Ready(Some(permit));
+            }
+            self.acquiring = Some(Box::pin(semaphore.acquire_arc()));
+        }
+        let acquiring = self.acquiring.as_mut().expect("set above");
+        let permit = futures_core::ready!(acquiring.as_mut().poll(cx));
+        self.acquiring = None;
+        Poll::Ready(Some(permit))
+    }
+
+    /// The next child from the first lazy source that has one.
+    fn pull(&mut self, cx: &mut Context<'_>) -> Option<K::Child> {
+        let mut i = 0;
+        while i < self.sources.len() {
+            match Pin::new(&mut self.sources[i]).poll_next(cx) {
+                Poll::Ready(Some(child)) => return Some(child),
+                Poll::Ready(None) => drop(self.sources.remove(i)),
+                Poll::Pending => i += 1,
+            }
+        }
+        None
+    }
+
+    /// The next child outcome, or `None` once nothing is left to poll.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(usize, Outcome<T, E>)>> {
+        loop {
+            if self.phase == Phase::Ended {
+                return Poll::Ready(None);
+            }
+            if self.completions_left == 0 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            if let Poll::Ready(Some(item)) = Pin::new(&mut self.running).poll_next(cx) {
+                self.completions_left -= 1;
+                self.refill(cx);
+                return Poll::Ready(Some(item));
+            }
+            if self.take_in() {
+                self.refill(cx);
+                continue;
+            }
+            if !self.running.is_empty() {
+                return Poll::Pending;
+            }
+            match self.phase {
+                Phase::Draining => {
+                    let mut panic = None;
+                    self.end_into(&mut panic);
+                    rethrow(panic);
+                }
+                Phase::Running if self.queue.is_empty() && self.sources.is_empty() => {
+                    let closed = self.inbox.get().is_none_or(|inbox| inbox.close_if_empty());
+                    if closed {
+                        let mut panic = None;
+                        self.end_into(&mut panic);
+                        rethrow(panic);
+                    }
+                }
+                // Waiting for a permit or a pending source, both registered.
+                _ => return Poll::Pending,
+            }
+        }
+    }
+
+    /// A poll of the group unwound: it is finished (rule 7). Fires `Dropped`
+    /// if nothing fired, and drops everything left, each exactly once.
+    pub(crate) fn poison(&mut self) {
+        self.fire(CancelReason::Dropped);
+        self.phase = Phase::Done;
+        let mut ignored = None;
+        self.teardown_into(&mut ignored);
+    }
+
+    fn teardown_into(&mut self, panic: &mut Option<Payload>) {
+        if let Some(inbox) = self.inbox.get() {
+            drop_each(inbox.close(), panic);
+        }
+        self.acquiring = None;
+        drop_each(std::mem::take(&mut self.queue), panic);
+        drop_each(std::mem::take(&mut self.sources), panic);
+        drop_each(std::mem::take(&mut self.triggers), panic);
+        for slot in self.running.iter_mut() {
+            catch(|| slot.drop_child(), panic);
+        }
+        self.running.clear();
+    }
+}
+
+impl<'a, T, E, K: Kind<'a, T, E>> Drop for Core<'a, T, E, K> {
+    fn drop(&mut self) {
+        if self.phase == Phase::Done {
+            return;
+        }
+        self.fire(CancelReason::Dropped);
+        self.phase = Phase::Done;
+        let mut panic = None;
+        self.teardown_into(&mut panic);
+        if !std::thread::panicking() {
+            rethrow(panic);
+        }
+    }
+}
+
+impl<'a, T, E, K: Kind<'a, T, E>> fmt::Debug for Core<'a, T, E, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("in_flight", &self.in_flight())
+            .field("queued", &self.queued())
+            .field("lazy_sources", &self.sources.len())
+            .field("limit", &self.limit)
+            .field("reason", &self.reason())
+            .field("phase", &self.phase)
+            .finish()
+    }
+}
+
+/// Runs `f`; if it panics, keeps the first payload instead of unwinding.
+fn catch(f: impl FnOnce(), first: &mut Option<Payload>) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        first.get_or_insert(payload);
+    }
+}
+
+/// Drops every item even if some `Drop`s panic; keeps the first panic.
+pub(crate) fn drop_each<I: IntoIterator>(items: I, first: &mut Option<Payload>) {
+    for item in items {
+        catch(|| drop(item), first);
+    }
+}
+
+/// Resumes the first panic caught while dropping, once everything is dropped.
+fn rethrow(panic: Option<Payload>) {
+    if let Some(payload) = panic {
+        resume_unwind(payload);
+    }
+}
