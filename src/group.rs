@@ -482,7 +482,7 @@ macro_rules! group_api {
                     return self;
                 }
                 if parent.is_cancelled() {
-                    self.inner.core.fire(CancelReason::Parent);
+                    self.inner.core.fire_early(CancelReason::Parent);
                 } else {
                     let trigger: <$kind as Kind<'a, T, E>>::Trigger = Box::pin(parent.cancelled());
                     self.inner.core.add_trigger(CancelReason::Parent, trigger);

@@ -103,6 +103,11 @@ impl<'a, T, E, K: Kind<'a, T, E>> Inbox<'a, T, E, K> {
         state.closed
     }
 
+    /// Closes the inbox but keeps what is in it, for the group to take.
+    pub(crate) fn refuse_pushes(&self) {
+        self.lock().closed = true;
+    }
+
     /// Closes the inbox and returns what was still in it.
     pub(crate) fn close(&self) -> VecDeque<K::Child> {
         let mut state = self.lock();

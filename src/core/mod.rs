@@ -143,7 +143,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     pub(crate) fn inbox(&self) -> &Arc<Inbox<'a, T, E, K>> {
         self.inbox.get_or_init(|| {
-            let inbox = Inbox::new(self.token().clone(), self.phase != Phase::Running);
+            let inbox = Inbox::new(self.token().clone(), !self.open());
             if let Some(waker) = &self.waker {
                 inbox.waker.register(waker);
             }
@@ -310,6 +310,17 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         }
         self.reason = Some(reason);
         true
+    }
+
+    /// Fires `reason` before the group is polled (`with_parent` on a parent
+    /// that already fired). The group stops at its first poll, once every
+    /// builder call is in; handle pushes are refused from now on.
+    pub(crate) fn fire_early(&mut self, reason: CancelReason) {
+        self.fire(reason);
+        if let Some(inbox) = self.inbox.get() {
+            // Keep what is already in: `stop` numbers it and drops it.
+            inbox.refuse_pushes();
+        }
     }
 
     /// Fires `reason` and stops the group. True if `reason` won.

@@ -44,7 +44,9 @@ impl<C> Slot<C> {
     /// Drops the child (and its permit) in place, for teardown.
     pub(crate) fn drop_child(&mut self) {
         self.permit = None;
-        self.child = None;
+        // Move the child out before dropping it: if its `Drop` panics, the
+        // slot is already empty and can never drop it a second time.
+        drop(self.child.take());
     }
 
     /// Takes the child out (unstarted), handing the permit back.

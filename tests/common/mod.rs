@@ -141,6 +141,16 @@ where
 {
     futures::executor::block_on(make());
     pollster::block_on(make());
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(make());
+    if cfg!(miri) {
+        // The reactors of smol / async-std (async-io) and tokio's I/O driver
+        // make syscalls Miri does not emulate; the executors above are enough
+        // to check the crate's own code under Miri.
+        return;
+    }
     smol::block_on(make());
     async_std::task::block_on(make());
     tokio::runtime::Builder::new_current_thread()
@@ -154,4 +164,160 @@ where
         .build()
         .unwrap()
         .block_on(make());
+}
+
+// ---- behaviour-suite helpers (appended for issue 2) ----------------------
+
+use std::any::Any;
+use std::sync::atomic::AtomicBool;
+use std::task::Waker;
+
+use futures::task::AtomicWaker;
+use trygroup::{CancelReason, Cancelled, Panicked};
+
+/// An error type that every group feature accepts: a child's own error (its
+/// label), an outside cancel, or a caught panic.
+#[derive(Debug)]
+pub enum TestError {
+    Child(usize),
+    Cancelled(Cancelled),
+    Panicked(Panicked),
+}
+
+impl From<Cancelled> for TestError {
+    fn from(c: Cancelled) -> Self {
+        TestError::Cancelled(c)
+    }
+}
+
+impl From<Panicked> for TestError {
+    fn from(p: Panicked) -> Self {
+        TestError::Panicked(p)
+    }
+}
+
+impl TestError {
+    /// The label of a child's own error.
+    pub fn child(&self) -> Option<usize> {
+        match self {
+            TestError::Child(i) => Some(*i),
+            _ => None,
+        }
+    }
+    /// The reason of an outside cancel.
+    pub fn cancelled(&self) -> Option<CancelReason> {
+        match self {
+            TestError::Cancelled(c) => Some(c.reason()),
+            _ => None,
+        }
+    }
+    /// The caught panic.
+    pub fn panicked(&self) -> Option<&Panicked> {
+        match self {
+            TestError::Panicked(p) => Some(p),
+            _ => None,
+        }
+    }
+}
+
+/// A one-way latch a child can wait on; `open` wakes every waiter.
+#[derive(Clone, Default, Debug)]
+pub struct Gate {
+    inner: Arc<GateInner>,
+}
+
+#[derive(Default, Debug)]
+struct GateInner {
+    open: AtomicBool,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl Gate {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn open(&self) {
+        self.inner.open.store(true, SeqCst);
+        let wakers = std::mem::take(&mut *self.inner.wakers.lock().unwrap());
+        for w in wakers {
+            w.wake();
+        }
+    }
+    pub fn is_open(&self) -> bool {
+        self.inner.open.load(SeqCst)
+    }
+    /// Completes once the gate is open.
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + Unpin + 'static {
+        let inner = self.inner.clone();
+        std::future::poll_fn(move |cx| {
+            if inner.open.load(SeqCst) {
+                return Poll::Ready(());
+            }
+            inner.wakers.lock().unwrap().push(cx.waker().clone());
+            if inner.open.load(SeqCst) {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+}
+
+/// Polls `fut` once with a waker that does nothing.
+pub fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+    let waker = futures::task::noop_waker();
+    poll_with(fut, &waker)
+}
+
+/// Polls `fut` once with `waker`.
+pub fn poll_with<F: Future + Unpin>(fut: &mut F, waker: &Waker) -> Poll<F::Output> {
+    let mut cx = Context::from_waker(waker);
+    Pin::new(fut).poll(&mut cx)
+}
+
+/// The text of a panic payload (`&str` or `String`), else a placeholder.
+pub fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "<non-string payload>".to_owned()
+    }
+}
+
+/// Runs `f`, returning the panic message if it panicked.
+pub fn catch_panic<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|p| panic_message(&*p))
+}
+
+/// Counts its own drop into a shared counter.
+#[derive(Debug)]
+pub struct DropCount(pub Arc<AtomicUsize>);
+
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, SeqCst);
+    }
+}
+
+/// Panics when dropped (unless the thread is already unwinding).
+#[derive(Debug)]
+pub struct PanicOnDrop(pub &'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("{}", self.0);
+        }
+    }
+}
+
+/// Wakes itself and returns `Pending` for ever.
+pub async fn spin_forever() {
+    std::future::poll_fn(|cx| {
+        cx.waker().wake_by_ref();
+        Poll::<()>::Pending
+    })
+    .await
 }
