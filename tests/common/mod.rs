@@ -172,7 +172,6 @@ use std::any::Any;
 use std::sync::atomic::AtomicBool;
 use std::task::Waker;
 
-use futures::task::AtomicWaker;
 use trygroup::{CancelReason, Cancelled, Panicked};
 
 /// An error type that every group feature accepts: a child's own error (its
