@@ -14,8 +14,8 @@
 //! * A child gets its index when the group *accepts* it: direct pushes at once,
 //!   lazy pulls when pulled, handle pushes when the group takes them out of the
 //!   [`Inbox`] at its next poll.
-//! * An accepted child goes straight in flight (into `running`, the
-//!   `FuturesUnordered`) when a slot is free and nobody is queued ahead of it;
+//! * An accepted child goes straight in flight (into `running`: a few
+//!   inline slots, then a `FuturesUnordered`, see [`running`]) when a slot is free and nobody is queued ahead of it;
 //!   else it waits in `queue`, FIFO. With a shared semaphore every start goes
 //!   through the queue, because permits are only taken while the group is
 //!   polled.
@@ -43,6 +43,7 @@
 //!   rest are still dropped, and re-raise the first such panic afterwards.
 
 mod results;
+mod running;
 mod slot;
 
 use std::cell::OnceCell;
@@ -57,7 +58,6 @@ use std::task::{Context, Poll, Waker};
 
 use async_lock::{futures::AcquireArc, Semaphore, SemaphoreGuardArc};
 use futures_core::Stream;
-use futures_util::stream::FuturesUnordered;
 
 pub(crate) use results::Results;
 pub(crate) use slot::{Outcome, Payload};
@@ -65,6 +65,7 @@ pub(crate) use slot::{Outcome, Payload};
 use crate::inbox::Inbox;
 use crate::kind::Kind;
 use crate::{CancelReason, CancelToken, Cancelled, Panicked};
+use running::Running;
 use slot::Slot;
 
 /// How many children may complete, and how many lazy items may be pulled, in
@@ -84,7 +85,7 @@ pub(crate) enum Phase {
 }
 
 pub(crate) struct Core<'a, T, E, K: Kind<'a, T, E>> {
-    running: FuturesUnordered<Slot<K::Child>>,
+    running: Running<K::Child>,
     queue: VecDeque<(usize, K::Child)>,
     sources: VecDeque<K::Source>,
     triggers: Vec<(CancelReason, K::Trigger)>,
@@ -112,7 +113,7 @@ pub(crate) struct Core<'a, T, E, K: Kind<'a, T, E>> {
 impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     pub(crate) fn new() -> Self {
         Core {
-            running: FuturesUnordered::new(),
+            running: Running::new(),
             queue: VecDeque::new(),
             sources: VecDeque::new(),
             triggers: Vec::new(),
@@ -197,7 +198,9 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         self.semaphore = Some(semaphore);
         // Children accepted so far went in flight without a permit; send them
         // back to the queue so each takes one when the group is polled.
-        let mut back: Vec<(usize, K::Child)> = std::mem::take(&mut self.running)
+        let mut back: Vec<(usize, K::Child)> = self
+            .running
+            .take_all()
             .into_iter()
             .filter_map(|mut slot| Some((slot.index, slot.take_child()?)))
             .collect();
@@ -367,12 +370,13 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     /// Ends a drain (or a stop) at once: drops every in-flight child.
     fn cut_short_into(&mut self, panic: &mut Option<Payload>) {
-        for slot in self.running.iter_mut() {
-            if let Some(dropped) = &mut self.dropped {
+        let dropped = &mut self.dropped;
+        self.running.for_each(|slot| {
+            if let Some(dropped) = dropped {
                 dropped.push(slot.index);
             }
             catch(|| slot.drop_child(), panic);
-        }
+        });
         self.running.clear();
         self.end_into(panic);
     }
@@ -439,6 +443,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     pub(crate) fn begin_poll(&mut self, cx: &mut Context<'_>) {
         self.completions_left = BUDGET;
         self.pulls_left = BUDGET;
+        self.running.begin_poll();
         if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
             self.waker = Some(cx.waker().clone());
         }
@@ -566,7 +571,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
-            if let Poll::Ready(Some(item)) = Pin::new(&mut self.running).poll_next(cx) {
+            if let Poll::Ready(Some(item)) = self.running.poll_next(cx) {
                 self.completions_left -= 1;
                 self.refill(cx);
                 return Poll::Ready(Some(item));
@@ -615,9 +620,8 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         drop_each(std::mem::take(&mut self.queue), panic);
         drop_each(std::mem::take(&mut self.sources), panic);
         drop_each(std::mem::take(&mut self.triggers), panic);
-        for slot in self.running.iter_mut() {
-            catch(|| slot.drop_child(), panic);
-        }
+        self.running
+            .for_each(|slot| catch(|| slot.drop_child(), panic));
         self.running.clear();
     }
 }

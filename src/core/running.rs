@@ -1,0 +1,161 @@
+//! The in-flight set: a few children inline, more in a `FuturesUnordered`.
+//!
+//! The everyday group has a handful of children ("fetch three things").
+//! A `FuturesUnordered` costs two allocations to set up and one per child for
+//! its task node, which is most of the cost of such a group. So the set starts
+//! *small*: up to [`SMALL`] slots inline, each polled with the group's own
+//! waker (as `try_join_all` does below 31 children). The first child beyond
+//! that moves everything into a `FuturesUnordered` for good, which from then
+//! on polls only the children that were woken.
+//!
+//! # Invariants
+//!
+//! * Small mode: `occupied` has bit `i` set iff `slots[i]` is `Some`;
+//!   `to_poll` is a subset of `occupied`: the children not yet polled in the
+//!   current group poll. [`Running::begin_poll`] marks every child (they
+//!   share the group's waker, so any of them may have been woken), and a
+//!   child inserted mid-poll is marked too, so it is polled in the same poll
+//!   without an outside wake. Each child is polled at most once per group
+//!   poll, which bounds the work.
+//! * Many mode never goes back to small.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use futures_util::stream::FuturesUnordered;
+
+use super::slot::{Outcome, Slot};
+use std::future::Future;
+
+/// How many children are polled inline before moving to a `FuturesUnordered`.
+const SMALL: usize = 4;
+
+pub(crate) enum Running<C> {
+    Small {
+        slots: [Option<Slot<C>>; SMALL],
+        occupied: u8,
+        to_poll: u8,
+    },
+    Many(FuturesUnordered<Slot<C>>),
+}
+
+impl<C: Unpin> Running<C> {
+    pub(crate) fn new() -> Self {
+        Running::Small {
+            slots: [const { None }; SMALL],
+            occupied: 0,
+            to_poll: 0,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Running::Small { occupied, .. } => occupied.count_ones() as usize,
+            Running::Many(set) => set.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn push(&mut self, slot: Slot<C>) {
+        match self {
+            Running::Small {
+                slots,
+                occupied,
+                to_poll,
+            } => {
+                if let Some(i) = (0..SMALL).find(|i| *occupied & (1 << i) == 0) {
+                    slots[i] = Some(slot);
+                    *occupied |= 1 << i;
+                    *to_poll |= 1 << i;
+                    return;
+                }
+                let set: FuturesUnordered<Slot<C>> =
+                    slots.iter_mut().filter_map(Option::take).collect();
+                set.push(slot);
+                *self = Running::Many(set);
+            }
+            Running::Many(set) => set.push(slot),
+        }
+    }
+
+    /// Start of a group poll: in small mode, every child is due a poll.
+    pub(crate) fn begin_poll(&mut self) {
+        if let Running::Small {
+            occupied, to_poll, ..
+        } = self
+        {
+            *to_poll = *occupied;
+        }
+    }
+
+    /// Runs `f` on every in-flight slot (teardown).
+    pub(crate) fn for_each(&mut self, f: impl FnMut(&mut Slot<C>)) {
+        match self {
+            Running::Small { slots, .. } => slots.iter_mut().flatten().for_each(f),
+            Running::Many(set) => set.iter_mut().for_each(f),
+        }
+    }
+
+    /// Forgets every slot (their children must already be dropped).
+    pub(crate) fn clear(&mut self) {
+        match self {
+            Running::Small {
+                slots,
+                occupied,
+                to_poll,
+            } => {
+                *slots = [const { None }; SMALL];
+                *occupied = 0;
+                *to_poll = 0;
+            }
+            Running::Many(set) => set.clear(),
+        }
+    }
+
+    /// Takes every slot out, in no particular order.
+    pub(crate) fn take_all(&mut self) -> Vec<Slot<C>> {
+        match std::mem::replace(self, Running::new()) {
+            Running::Small { slots, .. } => slots.into_iter().flatten().collect(),
+            Running::Many(set) => set.into_iter().collect(),
+        }
+    }
+}
+
+impl<T, E, C> Running<C>
+where
+    C: Future<Output = Result<T, E>> + Unpin,
+{
+    /// The next finished child, `Pending` if none is ready, `None` if empty.
+    pub(crate) fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<(usize, Outcome<T, E>)>> {
+        match self {
+            Running::Many(set) => Pin::new(set).poll_next(cx),
+            Running::Small {
+                slots,
+                occupied,
+                to_poll,
+            } => {
+                if *occupied == 0 {
+                    return Poll::Ready(None);
+                }
+                while *to_poll != 0 {
+                    let i = to_poll.trailing_zeros() as usize;
+                    *to_poll &= !(1 << i);
+                    let slot = slots[i].as_mut().expect("to_poll ⊆ occupied");
+                    if let Poll::Ready(out) = Pin::new(slot).poll(cx) {
+                        slots[i] = None;
+                        *occupied &= !(1 << i);
+                        return Poll::Ready(Some(out));
+                    }
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
