@@ -2,10 +2,10 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 
 use crate::inbox::Inbox;
 use crate::kind::{Kind, LocalKind, SendKind};
+use crate::sync::Arc;
 use crate::{CancelToken, Cancelled, Closed};
 
 macro_rules! handle_api {

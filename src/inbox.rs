@@ -14,27 +14,23 @@
 //! * `has_children` is true whenever `children` is non-empty (set under the
 //!   lock), so the group may skip the lock when it reads false.
 
+use crate::kind::Kind;
+use crate::sync::{lock, AtomicBool, AtomicUsize, Mutex, MutexGuard, Ordering, WakerCell};
+use crate::{CancelReason, CancelToken, Cancelled, Closed};
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock};
-
-use futures_util::task::AtomicWaker;
-
-use crate::kind::Kind;
-use crate::{CancelReason, CancelToken, Cancelled, Closed};
 
 pub(crate) struct Inbox<'a, T, E, K: Kind<'a, T, E>> {
     state: Mutex<State<K::Child>>,
     has_children: AtomicBool,
     /// The group's waker, registered at every poll, woken by pushes and cancels.
-    pub(crate) waker: AtomicWaker,
+    pub(crate) waker: WakerCell,
     /// `Handle::cancel` calls that found the token already fired. The group
     /// compares it with what it saw last: a new one cuts a drain short.
     pub(crate) late_cancels: AtomicUsize,
     /// How to turn [`Cancelled`] into `E`; set by the first `Handle::cancel`
     /// (which is the only place that knows `E: From<Cancelled>`).
-    pub(crate) cancelled_into: OnceLock<fn(Cancelled) -> E>,
+    pub(crate) cancelled_into: Mutex<Option<fn(Cancelled) -> E>>,
     pub(crate) token: CancelToken,
 }
 
@@ -51,17 +47,15 @@ impl<'a, T, E, K: Kind<'a, T, E>> Inbox<'a, T, E, K> {
                 closed,
             }),
             has_children: AtomicBool::new(false),
-            waker: AtomicWaker::new(),
+            waker: WakerCell::default(),
             late_cancels: AtomicUsize::new(0),
-            cancelled_into: OnceLock::new(),
+            cancelled_into: Mutex::new(None),
             token,
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, State<K::Child>> {
-        // A panic while holding the lock cannot leave `State` half-updated
-        // (every update is a single push or flag write), so poisoning is moot.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.state)
     }
 
     /// Queues `fut` (boxed by `boxed`) unless the inbox is closed, and wakes
@@ -129,9 +123,14 @@ impl<'a, T, E, K: Kind<'a, T, E>> Inbox<'a, T, E, K> {
 
     /// `Handle::cancel`: fire the token with `Cancelled` (or, if it already
     /// fired, count a late cancel), then wake the group.
+    /// How to build `E::from(Cancelled)`, if a handle cancelled the group.
+    pub(crate) fn cancelled_into(&self) -> Option<fn(Cancelled) -> E> {
+        *lock(&self.cancelled_into)
+    }
+
     pub(crate) fn cancel(&self, into: fn(Cancelled) -> E) {
         // Set before the token fires, so the group can always build the error.
-        let _ = self.cancelled_into.set(into);
+        lock(&self.cancelled_into).get_or_insert(into);
         if !self.token.fire(CancelReason::Cancelled) {
             self.late_cancels.fetch_add(1, Ordering::AcqRel);
         }

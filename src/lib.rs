@@ -106,6 +106,7 @@ mod group;
 mod handle;
 mod inbox;
 mod kind;
+mod sync;
 mod token;
 
 pub use error::{Cancelled, Closed, Panicked};

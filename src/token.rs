@@ -3,10 +3,11 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use event_listener::{Event, EventListener, Listener};
+
+use crate::sync::{lock, Arc, AtomicBool, Mutex, Ordering};
 
 /// Why a group's [`CancelToken`] fired.
 ///
@@ -86,10 +87,39 @@ impl fmt::Display for CancelReason {
 /// The shared state behind every clone of one token.
 #[derive(Default)]
 struct Inner {
-    /// Set exactly once; `get()` is the single atomic load `is_cancelled` needs.
-    reason: OnceLock<CancelReason>,
-    /// Woken (all listeners) right after `reason` is set.
+    /// True once `reason` is set: the single atomic load `is_cancelled` needs.
+    fired: AtomicBool,
+    /// The first reason; written once, under the lock, before `fired`.
+    reason: Mutex<Option<CancelReason>>,
+    /// Woken (all listeners) right after `fired` is set.
     event: Event,
+}
+
+impl Inner {
+    fn is_fired(&self) -> bool {
+        self.fired.load(Ordering::Acquire)
+    }
+
+    fn reason(&self) -> Option<CancelReason> {
+        if self.is_fired() {
+            *lock(&self.reason)
+        } else {
+            None
+        }
+    }
+
+    fn fire(&self, reason: CancelReason) -> bool {
+        {
+            let mut first = lock(&self.reason);
+            if first.is_some() {
+                return false;
+            }
+            *first = Some(reason);
+            self.fired.store(true, Ordering::Release);
+        }
+        self.event.notify(usize::MAX);
+        true
+    }
 }
 
 /// Observes one group's cancellation.
@@ -145,7 +175,7 @@ impl CancelToken {
     pub(crate) fn new(reason: Option<CancelReason>) -> Self {
         let inner = Inner::default();
         if let Some(reason) = reason {
-            let _ = inner.reason.set(reason);
+            inner.fire(reason);
         }
         CancelToken {
             inner: Arc::new(inner),
@@ -154,11 +184,7 @@ impl CancelToken {
 
     /// Fires with `reason` unless the token already fired; true if this call won.
     pub(crate) fn fire(&self, reason: CancelReason) -> bool {
-        let won = self.inner.reason.set(reason).is_ok();
-        if won {
-            self.inner.event.notify(usize::MAX);
-        }
-        won
+        self.inner.fire(reason)
     }
 
     /// Whether the token has fired. One atomic load, no lock.
@@ -177,7 +203,7 @@ impl CancelToken {
     /// ```
     #[inline]
     pub fn is_cancelled(&self) -> bool {
-        self.inner.reason.get().is_some()
+        self.inner.is_fired()
     }
 
     /// The reason the token fired with, or `None` if it has not fired.
@@ -196,7 +222,7 @@ impl CancelToken {
     /// ```
     #[inline]
     pub fn reason(&self) -> Option<CancelReason> {
-        self.inner.reason.get().copied()
+        self.inner.reason()
     }
 
     /// A future that completes once the token has fired.
@@ -323,7 +349,7 @@ impl Future for WaitCancelled {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         loop {
-            if self.inner.reason.get().is_some() {
+            if self.inner.is_fired() {
                 self.listener = None;
                 return Poll::Ready(());
             }
@@ -343,7 +369,7 @@ impl Future for WaitCancelled {
 impl fmt::Debug for WaitCancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WaitCancelled")
-            .field("reason", &self.inner.reason.get())
+            .field("reason", &self.inner.reason())
             .field("listening", &self.listener.is_some())
             .finish()
     }

@@ -52,8 +52,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::Arc as StdArc;
 use std::task::{Context, Poll, Waker};
 
 use async_lock::{futures::AcquireArc, Semaphore, SemaphoreGuardArc};
@@ -64,6 +63,7 @@ pub(crate) use slot::{Outcome, Payload};
 
 use crate::inbox::Inbox;
 use crate::kind::Kind;
+use crate::sync::{Arc, Ordering};
 use crate::{CancelReason, CancelToken, Cancelled, Panicked};
 use running::Running;
 use slot::Slot;
@@ -95,7 +95,7 @@ pub(crate) struct Core<'a, T, E, K: Kind<'a, T, E>> {
     /// and registered in an inbox created after the group was polled.
     waker: Option<Waker>,
     limit: Option<usize>,
-    semaphore: Option<Arc<Semaphore>>,
+    semaphore: Option<StdArc<Semaphore>>,
     acquiring: Option<Pin<Box<AcquireArc>>>,
     next_index: usize,
     reason: Option<CancelReason>,
@@ -194,7 +194,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         self.wake();
     }
 
-    pub(crate) fn set_semaphore(&mut self, semaphore: Arc<Semaphore>) {
+    pub(crate) fn set_semaphore(&mut self, semaphore: StdArc<Semaphore>) {
         self.semaphore = Some(semaphore);
         // Children accepted so far went in flight without a permit; send them
         // back to the queue so each takes one when the group is polled.
@@ -413,7 +413,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     pub(crate) fn cancelled_error(&self, reason: CancelReason) -> E {
         let into = self
             .cancelled_into
-            .or_else(|| self.inbox.get()?.cancelled_into.get().copied())
+            .or_else(|| self.inbox.get()?.cancelled_into())
             .expect("trygroup bug: cancelled from outside without `E: From<Cancelled>`");
         into(Cancelled::new(reason))
     }
