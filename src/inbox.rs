@@ -20,6 +20,9 @@ use crate::{CancelReason, CancelToken, Cancelled, Closed};
 use std::collections::VecDeque;
 use std::fmt;
 
+/// Builds `E::from(Cancelled)`; stored by whoever knows `E: From<Cancelled>`.
+pub(crate) type IntoCancelled<E> = fn(Cancelled) -> E;
+
 pub(crate) struct Inbox<'a, T, E, K: Kind<'a, T, E>> {
     state: Mutex<State<K::Child>>,
     has_children: AtomicBool,
@@ -30,7 +33,7 @@ pub(crate) struct Inbox<'a, T, E, K: Kind<'a, T, E>> {
     pub(crate) late_cancels: AtomicUsize,
     /// How to turn [`Cancelled`] into `E`; set by the first `Handle::cancel`
     /// (which is the only place that knows `E: From<Cancelled>`).
-    pub(crate) cancelled_into: Mutex<Option<fn(Cancelled) -> E>>,
+    cancelled_into: Mutex<Option<IntoCancelled<E>>>,
     pub(crate) token: CancelToken,
 }
 
@@ -124,11 +127,11 @@ impl<'a, T, E, K: Kind<'a, T, E>> Inbox<'a, T, E, K> {
     /// `Handle::cancel`: fire the token with `Cancelled` (or, if it already
     /// fired, count a late cancel), then wake the group.
     /// How to build `E::from(Cancelled)`, if a handle cancelled the group.
-    pub(crate) fn cancelled_into(&self) -> Option<fn(Cancelled) -> E> {
+    pub(crate) fn cancelled_into(&self) -> Option<IntoCancelled<E>> {
         *lock(&self.cancelled_into)
     }
 
-    pub(crate) fn cancel(&self, into: fn(Cancelled) -> E) {
+    pub(crate) fn cancel(&self, into: IntoCancelled<E>) {
         // Set before the token fires, so the group can always build the error.
         lock(&self.cancelled_into).get_or_insert(into);
         if !self.token.fire(CancelReason::Cancelled) {

@@ -61,7 +61,7 @@ use futures_core::Stream;
 pub(crate) use results::Results;
 pub(crate) use slot::{Outcome, Payload};
 
-use crate::inbox::Inbox;
+use crate::inbox::{Inbox, IntoCancelled};
 use crate::kind::Kind;
 use crate::sync::{Arc, Ordering};
 use crate::{CancelReason, CancelToken, Cancelled, Panicked};
@@ -105,7 +105,7 @@ pub(crate) struct Core<'a, T, E, K: Kind<'a, T, E>> {
     pulls_left: u32,
     pub(crate) drain_on_error: bool,
     pub(crate) panicked_into: Option<fn(Panicked) -> E>,
-    pub(crate) cancelled_into: Option<fn(Cancelled) -> E>,
+    pub(crate) cancelled_into: Option<IntoCancelled<E>>,
     /// `settle` mode: the indices of children dropped unfinished.
     pub(crate) dropped: Option<Vec<usize>>,
 }
