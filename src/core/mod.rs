@@ -103,6 +103,8 @@ pub(crate) struct Core<'a, T, E, K: Kind<'a, T, E>> {
     late_cancels_seen: usize,
     completions_left: u32,
     pulls_left: u32,
+    /// A child finished since the last refill.
+    slot_freed: bool,
     pub(crate) drain_on_error: bool,
     pub(crate) panicked_into: Option<fn(Panicked) -> E>,
     pub(crate) cancelled_into: Option<IntoCancelled<E>>,
@@ -129,6 +131,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             late_cancels_seen: 0,
             completions_left: BUDGET,
             pulls_left: BUDGET,
+            slot_freed: false,
             drain_on_error: false,
             panicked_into: None,
             cancelled_into: None,
@@ -571,9 +574,16 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                 cx.waker().wake_by_ref();
                 return Poll::Pending;
             }
+            if self.slot_freed {
+                // Refill only now, after the frontend saw the last outcome: if
+                // it was the first error, the group has stopped and nothing
+                // new may start.
+                self.slot_freed = false;
+                self.refill(cx);
+            }
             if let Poll::Ready(Some(item)) = self.running.poll_next(cx) {
                 self.completions_left -= 1;
-                self.refill(cx);
+                self.slot_freed = true;
                 return Poll::Ready(Some(item));
             }
             if self.take_in() {
