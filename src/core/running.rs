@@ -16,7 +16,8 @@
 //!   share the group's waker, so any of them may have been woken), and a
 //!   child inserted mid-poll is marked too, so it is polled in the same poll
 //!   without an outside wake. Each child is polled at most once per group
-//!   poll, which bounds the work.
+//!   poll, which bounds the work, lowest push index first, so children are
+//!   first polled in the order they started (FIFO), as in the large set.
 //! * Many mode never goes back to small.
 
 use std::pin::Pin;
@@ -145,7 +146,12 @@ where
                     return Poll::Ready(None);
                 }
                 while *to_poll != 0 {
-                    let i = to_poll.trailing_zeros() as usize;
+                    // Lowest push index first: children start in index order,
+                    // so this polls new children in the order they started.
+                    let i = (0..SMALL)
+                        .filter(|i| *to_poll & (1 << i) != 0)
+                        .min_by_key(|&i| slots[i].as_ref().map_or(usize::MAX, |slot| slot.index))
+                        .expect("to_poll is not empty");
                     *to_poll &= !(1 << i);
                     let slot = slots[i].as_mut().expect("to_poll ⊆ occupied");
                     if let Poll::Ready(out) = Pin::new(slot).poll(cx) {
