@@ -222,7 +222,10 @@ fn handle_token_is_the_groups_token_and_push_with_hands_it_over() {
     group.push(futures::future::pending());
     assert_eq!(block_on(group), Err(1));
     // Index 1: the handle push is numbered after the direct push.
-    assert_eq!(handle.token().reason(), Some(CancelReason::Failed { index: 1 }));
+    assert_eq!(
+        handle.token().reason(),
+        Some(CancelReason::Failed { index: 1 })
+    );
     assert_eq!(token.reason(), handle.token().reason());
 }
 
@@ -273,7 +276,11 @@ fn a_push_racing_the_finish_runs_or_comes_back() {
         assert_eq!(ran.load(SeqCst), accepted, "every accepted push ran");
         assert_eq!(out[0], usize::MAX);
         assert_eq!(&out[1..], &(0..accepted).collect::<Vec<_>>()[..]);
-        assert_eq!(tracker.started(), accepted, "given-back futures are unpolled");
+        assert_eq!(
+            tracker.started(),
+            accepted,
+            "given-back futures are unpolled"
+        );
         // The given-back futures are intact.
         for (i, fut) in back.into_iter().enumerate() {
             assert_eq!(block_on(fut), Ok(accepted + i));

@@ -5,11 +5,11 @@ mod common;
 
 use common::*;
 use futures::executor::block_on;
+use futures::future::FusedFuture;
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
-use futures::future::FusedFuture;
 use trygroup::{CancelReason, Panicked, TryGroup};
 
 #[derive(Debug, PartialEq)]
@@ -48,7 +48,10 @@ fn uncaught_panic_resumes_with_the_original_payload() {
     // Every other child is gone already, before the group itself is dropped.
     assert_eq!(tracker.dropped(), tracker.created());
     assert_eq!(tracker.started(), 3, "queued children never start");
-    assert!(handle.push(async { Ok(()) }).is_err(), "closed after the unwind");
+    assert!(
+        handle.push(async { Ok(()) }).is_err(),
+        "closed after the unwind"
+    );
     drop(group);
     tracker.assert_all_dropped();
 }
@@ -65,7 +68,10 @@ fn a_group_whose_poll_unwound_is_finished() {
     assert!(group.is_terminated());
     let msg = catch_panic(|| poll_once(&mut group)).unwrap_err();
     assert!(!msg.contains("child boom"), "a new, clear message: {msg:?}");
-    assert!(msg.to_lowercase().contains("poll"), "clear message: {msg:?}");
+    assert!(
+        msg.to_lowercase().contains("poll"),
+        "clear message: {msg:?}"
+    );
     drop(group);
     tracker.assert_all_dropped();
 }
@@ -89,7 +95,11 @@ fn caught_panic_becomes_the_childs_error() {
     assert_eq!(p.message(), Some("bad input 42"));
     assert_eq!(p.to_string(), "child 1 panicked: bad input 42");
     assert_eq!(token.reason(), Some(CancelReason::Panicked { index: 1 }));
-    assert_eq!(tracker.dropped(), 5, "siblings dropped before the group returned");
+    assert_eq!(
+        tracker.dropped(),
+        5,
+        "siblings dropped before the group returned"
+    );
     assert_eq!(tracker.started(), 2);
 }
 

@@ -165,7 +165,11 @@ fn siblings_in_flight_and_queued_are_dropped_before_the_group_returns() {
     let out = block_on(&mut group);
     assert_eq!(out, Err("boom"));
     assert_eq!(tracker.started(), 4, "queued children never start");
-    assert_eq!(tracker.dropped(), 10, "all dropped before the group returned");
+    assert_eq!(
+        tracker.dropped(),
+        10,
+        "all dropped before the group returned"
+    );
     assert_eq!(group.len(), 0);
     drop(group);
     tracker.assert_all_dropped();
@@ -216,7 +220,10 @@ fn after_a_failure_nothing_new_starts() {
         Ok(0u32)
     });
     group.push(async { Err("fail") });
-    assert!(poll_once(&mut group).is_pending(), "draining the gated child");
+    assert!(
+        poll_once(&mut group).is_pending(),
+        "draining the gated child"
+    );
     assert!(group.token().is_cancelled());
 
     // push: dropped unpolled.
