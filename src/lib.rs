@@ -77,7 +77,8 @@
 //!
 //! * `futures::future::try_join_all`: also polls in place and short-circuits,
 //!   but has no limit, no lazy source, no token, no way to add children while
-//!   it runs, and it scans every child on every wake above 30 children.
+//!   it runs; at or below 30 children it polls every child on every wake
+//!   (above that it switches to a `FuturesOrdered`).
 //! * A hand-written `FuturesUnordered` loop: the same machinery this crate is
 //!   built on; you write the ordering, the limit, the queue, the panic policy
 //!   and the cancellation yourself.

@@ -147,6 +147,11 @@ impl Inner {
 /// pitfall of passing the group's context to a long-lived server. Give such
 /// work its own signal instead.
 ///
+/// The other side of the same coin: `Finished` fires only once every child is
+/// done, so a child that does nothing but await this token keeps a healthy
+/// group open for ever. Such a child must also finish on some other signal of
+/// its own (a shutdown request, the end of the work it watches).
+///
 /// # Examples
 ///
 /// ```
@@ -306,17 +311,51 @@ impl CancelToken {
     /// # });
     /// ```
     pub fn wait_blocking(&self) {
+        self.wait_until(None);
+    }
+
+    /// Blocks the current thread until the token fires or `timeout` passes;
+    /// true if it fired. For blocking work that sleeps between steps
+    /// ("wait 5 ms or until cancelled").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use trygroup::TryGroup;
+    /// # futures::executor::block_on(async {
+    /// let group = TryGroup::<(), ()>::new();
+    /// let token = group.token();
+    /// assert!(!token.wait_blocking_timeout(Duration::from_millis(1)));
+    /// group.await.unwrap();
+    /// assert!(token.wait_blocking_timeout(Duration::from_secs(60)));
+    /// # });
+    /// ```
+    pub fn wait_blocking_timeout(&self, timeout: std::time::Duration) -> bool {
+        // A timeout too large for an `Instant` is no timeout at all.
+        self.wait_until(std::time::Instant::now().checked_add(timeout))
+    }
+
+    /// Blocks until the token fires (true) or `deadline` passes (false).
+    fn wait_until(&self, deadline: Option<std::time::Instant>) -> bool {
         loop {
             if self.is_cancelled() {
-                return;
+                return true;
             }
             let listener = self.inner.event.listen();
             // Re-check: a fire between the first check and `listen` would
             // otherwise be missed.
             if self.is_cancelled() {
-                return;
+                return true;
             }
-            listener.wait();
+            match deadline {
+                None => listener.wait(),
+                Some(deadline) => {
+                    if listener.wait_deadline(deadline).is_none() {
+                        return self.is_cancelled();
+                    }
+                }
+            }
         }
     }
 
