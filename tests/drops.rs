@@ -400,3 +400,130 @@ fn panicking_drop_of_a_lazily_fed_child() {
     assert_eq!(msg, "drop boom");
     tracker.assert_all_dropped();
 }
+
+#[test]
+fn a_panicking_drop_during_an_uncaught_child_panic_does_not_abort() {
+    // The child's panic is already unwinding through the group's poll when
+    // the siblings are dropped; a second panic there must not abort, and the
+    // child's original payload is what comes out.
+    let tracker = Tracker::new();
+    let mut group = TryGroup::new();
+    pending_children(&mut group, &tracker, 3);
+    group.push(bomb());
+    group.push(async {
+        yield_now().await;
+        panic!("child panic first")
+    });
+    pending_children(&mut group, &tracker, 3);
+    let msg = catch_panic(|| block_on(&mut group)).unwrap_err();
+    assert_eq!(msg, "child panic first");
+    tracker.assert_all_dropped();
+}
+
+#[test]
+fn a_group_dropped_while_unwinding_drops_every_child_once() {
+    let tracker = Tracker::new();
+    let mut group = TryGroup::new();
+    pending_children(&mut group, &tracker, 3);
+    group.push(bomb());
+    pending_children(&mut group, &tracker, 3);
+    assert!(poll_once(&mut group).is_pending());
+    let msg = catch_panic(move || {
+        let _group = group;
+        panic!("outer panic");
+    })
+    .unwrap_err();
+    assert_eq!(msg, "outer panic");
+    tracker.assert_all_dropped();
+}
+
+/// Runs `f` on a thread and fails (instead of hanging) if it does not end.
+fn no_deadlock(f: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(20)) {
+        Ok(()) => worker.join().unwrap(),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            // The closure panicked: surface its message.
+            if let Err(p) = worker.join() {
+                std::panic::resume_unwind(p);
+            }
+        }
+        Err(e) => panic!("deadlock: {e:?}"),
+    }
+}
+
+/// Pushes into (and cancels) its own group from its `Drop`.
+struct ReenterOnDrop {
+    handle: trygroup::Handle<'static, usize, TestError>,
+    pushed_back: Arc<AtomicUsize>,
+}
+
+impl Drop for ReenterOnDrop {
+    fn drop(&mut self) {
+        if self.handle.push(async { Ok(0) }).is_err() {
+            self.pushed_back.fetch_add(1, SeqCst);
+        }
+        self.handle.cancel();
+        let _ = self.handle.is_closed();
+    }
+}
+
+#[test]
+fn a_child_reentering_its_group_from_drop_does_not_deadlock() {
+    no_deadlock(|| {
+        for path in 0..3 {
+            let back = Arc::new(AtomicUsize::new(0));
+            let mut group = TryGroup::<usize, TestError>::with_limit(3);
+            let token = group.token();
+            let handle = group.handle();
+            let guard = |handle: &trygroup::Handle<'static, usize, TestError>| ReenterOnDrop {
+                handle: handle.clone(),
+                pushed_back: back.clone(),
+            };
+            // Two in flight for ever, one that fails (on path 1 only), one
+            // queued behind them, one in the inbox.
+            for _ in 0..2 {
+                let g = guard(&handle);
+                group.push(async move {
+                    let _guard = g;
+                    futures::future::pending().await
+                });
+            }
+            group.push(async move {
+                yield_times(if path == 1 { 1 } else { 1000 }).await;
+                Err(TestError::Child(2))
+            });
+            let g = guard(&handle);
+            group.push(async move {
+                let _guard = g;
+                Ok(1)
+            });
+            let g = guard(&handle);
+            handle
+                .push(async move {
+                    let _guard = g;
+                    Ok(2)
+                })
+                .unwrap();
+            match path {
+                0 => drop(group),
+                1 => {
+                    let err = block_on(&mut group).unwrap_err();
+                    assert_eq!(err.child(), Some(2), "the first reason stays");
+                    assert_eq!(token.reason(), Some(CancelReason::Failed { index: 2 }));
+                }
+                _ => {
+                    assert!(poll_once(&mut group).is_pending());
+                    drop(group);
+                    assert_eq!(token.reason(), Some(CancelReason::Dropped));
+                }
+            }
+            // Every guard was dropped once, each push from a Drop came back.
+            assert_eq!(back.load(SeqCst), 4, "path {path}");
+        }
+    });
+}
