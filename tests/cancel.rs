@@ -481,3 +481,80 @@ fn a_child_that_cancels_its_own_group_sees_the_token_fire() {
     );
     assert!(saw.load(SeqCst));
 }
+
+#[test]
+fn an_empty_group_with_a_fired_parent_is_cancelled() {
+    // Rule 3: "unless it was already cancelled".
+    let parent = TryGroup::<(), ()>::new();
+    let parent_token = parent.token();
+    drop(parent);
+    let mut group = TryGroup::<(), TestError>::new().with_parent(&parent_token);
+    let err = poll_once(&mut group);
+    match err {
+        std::task::Poll::Ready(Err(e)) => assert_eq!(e.cancelled(), Some(CancelReason::Parent)),
+        other => panic!("expected Err(Cancelled), got {other:?}"),
+    }
+}
+
+#[test]
+fn the_first_of_several_triggers_wins_and_all_are_dropped() {
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let (tx1, rx1) = futures::channel::oneshot::channel::<()>();
+    let (_tx2, rx2) = futures::channel::oneshot::channel::<()>();
+    let g1 = DropCount(dropped.clone());
+    let g2 = DropCount(dropped.clone());
+    let mut group = TryGroup::<(), TestError>::new()
+        .cancel_on(async move {
+            let _g = g1;
+            let _ = rx1.await;
+        })
+        .cancel_on(async move {
+            let _g = g2;
+            let _ = rx2.await;
+        });
+    group.push(futures::future::pending());
+    assert!(poll_once(&mut group).is_pending());
+    tx1.send(()).unwrap();
+    let err = block_on(&mut group).unwrap_err();
+    assert_eq!(err.cancelled(), Some(CancelReason::Trigger));
+    assert_eq!(
+        dropped.load(SeqCst),
+        2,
+        "both triggers dropped when it ended"
+    );
+}
+
+#[test]
+fn parent_chains_propagate() {
+    let mut grandparent = TryGroup::<(), TestError>::new();
+    let gp_token = grandparent.token();
+    let mut parent = TryGroup::<(), TestError>::new().with_parent(&gp_token);
+    let p_token = parent.token();
+    let mut child = TryGroup::<(), TestError>::new().with_parent(&p_token);
+    let c_token = child.token();
+    parent.push(futures::future::pending());
+    child.push(futures::future::pending());
+    grandparent.push(async {
+        yield_times(2).await;
+        Err(TestError::Child(7))
+    });
+    let (g, p, c) = block_on(async { futures::join!(grandparent, parent, child) });
+    assert_eq!(g.unwrap_err().child(), Some(7));
+    assert_eq!(p.unwrap_err().cancelled(), Some(CancelReason::Parent));
+    assert_eq!(c.unwrap_err().cancelled(), Some(CancelReason::Parent));
+    assert_eq!(gp_token.reason(), Some(CancelReason::Failed { index: 0 }));
+    assert_eq!(p_token.reason(), Some(CancelReason::Parent));
+    assert_eq!(c_token.reason(), Some(CancelReason::Parent));
+}
+
+#[test]
+fn a_child_error_wins_over_a_parent_that_fires_later() {
+    let parent = TryGroup::<(), ()>::new();
+    let parent_token = parent.token();
+    let mut group = TryGroup::<(), TestError>::new().with_parent(&parent_token);
+    let token = group.token();
+    group.push(async { Err(TestError::Child(0)) });
+    assert_eq!(block_on(&mut group).unwrap_err().child(), Some(0));
+    drop(parent);
+    assert_eq!(token.reason(), Some(CancelReason::Failed { index: 0 }));
+}

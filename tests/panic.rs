@@ -251,3 +251,47 @@ fn a_panic_during_the_first_poll_of_an_empty_looking_group_is_not_lost() {
     assert_eq!(token.reason(), Some(CancelReason::Panicked { index: 0 }));
     assert!(group.is_terminated());
 }
+
+#[test]
+fn an_uncaught_panic_during_a_drain_unwinds_but_keeps_the_first_reason() {
+    let tracker = Tracker::new();
+    let mut group = TryGroup::<(), TestError>::new().drain_on_error();
+    let token = group.token();
+    group.push(tracker.track(0, async { Err(TestError::Child(0)) }));
+    group.push_with(|token| async move {
+        token.cancelled().await;
+        std::panic::panic_any(MyPayload(5))
+    });
+    group.push(tracker.track(2, futures::future::pending()));
+    let payload = unwind_of(|| block_on(&mut group));
+    assert_eq!(payload.downcast_ref::<MyPayload>(), Some(&MyPayload(5)));
+    assert_eq!(token.reason(), Some(CancelReason::Failed { index: 0 }));
+    assert_eq!(tracker.dropped(), 2);
+    assert!(group.is_terminated());
+}
+
+#[test]
+fn a_caught_panic_during_a_drain_is_dropped_like_a_later_error() {
+    let mut group = TryGroup::<(), TestError>::new()
+        .drain_on_error()
+        .catch_panics();
+    let token = group.token();
+    group.push(async { Err(TestError::Child(0)) });
+    group.push_with(|token| async move {
+        token.cancelled().await;
+        panic!("later panic")
+    });
+    assert_eq!(block_on(group).unwrap_err().child(), Some(0));
+    assert_eq!(token.reason(), Some(CancelReason::Failed { index: 0 }));
+}
+
+#[test]
+fn error_types_display_lowercase_without_a_trailing_period() {
+    let mut group = TryGroup::<(), Panicked>::new().catch_panics();
+    group.push(async { std::panic::panic_any(1u8) });
+    let p = block_on(group).unwrap_err();
+    let msg = p.to_string();
+    assert!(msg.starts_with(|c: char| c.is_lowercase()), "{msg:?}");
+    assert!(!msg.ends_with('.'), "{msg:?}");
+    let _: &dyn std::error::Error = &p;
+}
