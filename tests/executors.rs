@@ -303,3 +303,25 @@ fn empty_group_and_a_pending_trigger_on_every_executor() {
         assert_eq!(token.reason(), Some(CancelReason::Finished));
     });
 }
+
+#[test]
+fn a_group_polled_on_one_thread_finishes_on_another() {
+    let gate = Gate::new();
+    let mut group = TryGroup::<usize, ()>::with_limit(2);
+    for i in 0..6 {
+        let wait = gate.wait();
+        group.push(async move {
+            wait.await;
+            Ok(i)
+        });
+    }
+    assert!(poll_once(&mut group).is_pending());
+    let opener = open_later(&gate);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let out = rt.block_on(rt.spawn(group)).unwrap();
+    opener.join().unwrap();
+    assert_eq!(out, Ok((0..6).collect::<Vec<_>>()));
+}

@@ -333,3 +333,41 @@ fn try_push_with_a_semaphore_needs_a_free_permit() {
     assert!(group.try_push(async { Ok(2) }).is_ok());
     assert_eq!(block_on(group), Ok(vec![2]));
 }
+
+#[test]
+fn try_push_refuses_while_a_handle_push_waits_to_be_taken_in() {
+    // A handle push not yet taken in counts as queued: a try_push would jump
+    // the FIFO queue.
+    let mut group = TryGroup::<u8, ()>::with_limit(2);
+    group.push(futures::future::pending());
+    group.handle().push(async { Ok(1) }).unwrap();
+    assert_eq!(group.queued(), 1);
+    assert!(group.try_push(async { Ok(2) }).is_err());
+}
+
+#[test]
+fn semaphore_starts_are_fifo_too() {
+    let cap = Arc::new(async_lock::Semaphore::new(1));
+    let tracker = Tracker::new();
+    let mut group = TryGroup::with_limit(4).with_semaphore(cap);
+    for i in 0..12usize {
+        group.push(checked(&tracker, i, 1, i % 3));
+    }
+    assert_eq!(block_on(group), Ok((0..12).collect::<Vec<_>>()));
+    assert_eq!(tracker.start_order(), (0..12).collect::<Vec<_>>());
+    assert_eq!(tracker.max_active(), 1);
+}
+
+#[test]
+fn a_semaphore_given_after_pushes_still_bounds_them() {
+    // Children accepted before with_semaphore must take a permit as well.
+    let cap = Arc::new(async_lock::Semaphore::new(2));
+    let tracker = Tracker::new();
+    let mut group = TryGroup::new();
+    for i in 0..10usize {
+        group.push(checked(&tracker, i, 2, 2));
+    }
+    let group = group.with_semaphore(cap);
+    assert_eq!(block_on(group), Ok((0..10).collect::<Vec<_>>()));
+    assert!(tracker.max_active() <= 2);
+}

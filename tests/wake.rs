@@ -356,3 +356,54 @@ fn a_waking_child_is_polled_again_without_anything_else() {
     assert!(count.get() > before);
     assert_eq!(poll_with(&mut group, &waker), Poll::Ready(Ok(vec![1])));
 }
+
+#[test]
+fn a_permit_freed_by_another_group_wakes_the_waiting_group() {
+    let cap = Arc::new(async_lock::Semaphore::new(1));
+    let gate = Gate::new();
+    let mut a = TryGroup::<u8, ()>::new().with_semaphore(cap.clone());
+    let g = gate.clone();
+    a.push(async move {
+        g.wait().await;
+        Ok(1)
+    });
+    let mut b = TryGroup::<u8, ()>::new().with_semaphore(cap.clone());
+    let tracker = Tracker::new();
+    b.push(tracker.track(0, async { Ok(2) }));
+    let (wa, _ca) = new_count_waker();
+    let (wb, cb) = new_count_waker();
+    assert!(
+        poll_with(&mut a, &wa).is_pending(),
+        "a holds the only permit"
+    );
+    assert!(poll_with(&mut b, &wb).is_pending(), "b waits for it");
+    assert_eq!(tracker.started(), 0);
+    let before = cb.get();
+    gate.open();
+    assert_eq!(poll_with(&mut a, &wa), Poll::Ready(Ok(vec![1])));
+    assert!(cb.get() > before, "the freed permit woke b");
+    assert_eq!(poll_with(&mut b, &wb), Poll::Ready(Ok(vec![2])));
+}
+
+#[test]
+fn children_are_polled_in_place_on_the_awaiting_thread() {
+    use futures_test::future::FutureTestExt;
+    let me = std::thread::current().id();
+    let mut group = TryGroup::<u8, ()>::with_limit(2);
+    for i in 0..6 {
+        group.push(
+            async move {
+                assert_eq!(std::thread::current().id(), me, "not spawned");
+                yield_now().await;
+                Ok(i)
+            }
+            .pending_once()
+            .assert_unmoved(),
+        );
+    }
+    let (out, _, _) = {
+        let (waker, count) = new_count_waker();
+        drive_self_waking(&mut group, &waker, &count, || 0)
+    };
+    assert_eq!(out, Ok(vec![0, 1, 2, 3, 4, 5]));
+}
