@@ -558,3 +558,53 @@ fn a_child_error_wins_over_a_parent_that_fires_later() {
     drop(parent);
     assert_eq!(token.reason(), Some(CancelReason::Failed { index: 0 }));
 }
+
+#[test]
+fn after_handle_cancel_try_push_and_handle_push_give_the_future_back() {
+    // Rule 12: once cancelled, try_push and Handle::push give the future
+    // back, also before the group has been polled again.
+    let mut problems = Vec::new();
+    for polled_first in [false, true] {
+        let tracker = Tracker::new();
+        let mut group = TryGroup::<u8, TestError>::new();
+        let handle = group.handle();
+        group.push(tracker.track(0, futures::future::pending()));
+        if polled_first {
+            assert!(poll_once(&mut group).is_pending());
+        }
+        handle.cancel();
+        if group.try_push(tracker.track(1, async { Ok(1) })).is_ok() {
+            problems.push(format!("try_push accepted (polled first: {polled_first})"));
+        }
+        if handle.push(tracker.track(2, async { Ok(2) })).is_ok() {
+            problems.push(format!(
+                "Handle::push accepted (polled first: {polled_first})"
+            ));
+        }
+        group.push(tracker.track(3, async { Ok(3) }));
+        let err = block_on(&mut group).unwrap_err();
+        assert_eq!(err.cancelled(), Some(CancelReason::Cancelled));
+        assert_eq!(
+            tracker.started(),
+            usize::from(polled_first),
+            "nothing new started"
+        );
+        drop(group);
+        tracker.assert_all_dropped();
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn after_a_fired_parent_pushes_are_refused() {
+    let parent = TryGroup::<(), ()>::new();
+    let parent_token = parent.token();
+    drop(parent);
+    let mut group = TryGroup::<u8, TestError>::new().with_parent(&parent_token);
+    let handle = group.handle();
+    assert!(group.try_push(async { Ok(1) }).is_err());
+    assert!(handle.push(async { Ok(2) }).is_err());
+    assert!(handle.is_closed());
+    let err = block_on(group).unwrap_err();
+    assert_eq!(err.cancelled(), Some(CancelReason::Parent));
+}
