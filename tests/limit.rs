@@ -371,3 +371,18 @@ fn a_semaphore_given_after_pushes_still_bounds_them() {
     assert_eq!(block_on(group), Ok((0..10).collect::<Vec<_>>()));
     assert!(tracker.max_active() <= 2);
 }
+
+#[test]
+fn a_refused_try_push_takes_no_index() {
+    let mut group = TryGroup::<&str, ()>::with_limit(1);
+    group.push(async { Ok("a") });
+    assert!(group.try_push(async { Ok("refused") }).is_err());
+    group.push(async { Ok("c") });
+    assert_eq!(block_on(&mut group), Ok(vec!["a", "c"]));
+
+    let mut group = TryGroup::<&str, ()>::new();
+    group.push(async { Ok("a") });
+    assert!(group.try_push(async { Ok("b") }).is_ok());
+    group.push(async { Ok("c") });
+    assert_eq!(block_on(group), Ok(vec!["a", "b", "c"]));
+}

@@ -340,3 +340,20 @@ fn stream_under_drain_on_error_follows_its_documented_choice() {
     let items: Vec<_> = block_on(group.into_stream().collect::<Vec<_>>());
     assert_eq!(items, vec![Ok(1), Err(0)]);
 }
+
+#[test]
+fn dropping_a_settle_midway_drops_every_child_and_fires_dropped() {
+    let tracker = Tracker::new();
+    let mut group = TryGroup::<usize, usize>::with_limit(2);
+    let token = group.token();
+    group.push(tracker.track(0, async { Ok(0) }));
+    for i in 1..5 {
+        group.push(tracker.track(i, futures::future::pending()));
+    }
+    let mut settle = group.settle();
+    assert!(poll_once(&mut settle).is_pending());
+    assert!(!token.is_cancelled(), "settle runs on");
+    drop(settle);
+    assert_eq!(token.reason(), Some(CancelReason::Dropped));
+    tracker.assert_all_dropped();
+}
