@@ -370,3 +370,37 @@ fn handles_are_clone_and_push_into_the_same_group() {
     assert_eq!(group.queued(), 3);
     assert_eq!(block_on(group), Ok(vec![1, 2, 3]));
 }
+
+#[test]
+fn a_push_racing_a_settle_runs_or_comes_back() {
+    const PUSHES: usize = 10;
+    let iterations = if cfg!(miri) { 5 } else { 200 };
+    for iter in 0..iterations {
+        let mut group = TryGroup::<usize, ()>::new();
+        let handle = group.handle();
+        group.push(async move {
+            yield_times(iter % 3).await;
+            Ok(usize::MAX)
+        });
+        let barrier = Arc::new(Barrier::new(2));
+        let b = barrier.clone();
+        let pusher = std::thread::spawn(move || {
+            b.wait();
+            let mut back = Vec::new();
+            let mut accepted = 0;
+            for k in 0..PUSHES {
+                match handle.push(async move { Ok(k) }) {
+                    Ok(()) => accepted += 1,
+                    Err(closed) => back.push(closed.into_inner()),
+                }
+            }
+            (accepted, back)
+        });
+        barrier.wait();
+        let out = block_on(group.settle());
+        let (accepted, back) = pusher.join().unwrap();
+        assert_eq!(out.len(), 1 + accepted);
+        assert!(out.iter().all(Result::is_ok));
+        assert_eq!(accepted + back.len(), PUSHES);
+    }
+}

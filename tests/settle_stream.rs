@@ -357,3 +357,36 @@ fn dropping_a_settle_midway_drops_every_child_and_fires_dropped() {
     assert_eq!(token.reason(), Some(CancelReason::Dropped));
     tracker.assert_all_dropped();
 }
+
+#[test]
+fn settle_output_agrees_with_the_token_under_a_racing_cancel() {
+    let iterations = if cfg!(miri) { 5 } else { 300 };
+    for iter in 0..iterations {
+        let mut group = TryGroup::<usize, TestError>::new();
+        let token = group.token();
+        let handle = group.handle();
+        for i in 0..3 {
+            group.push(async move {
+                yield_times((iter + i) % 4).await;
+                Ok(i)
+            });
+        }
+        let canceller = std::thread::spawn(move || handle.cancel());
+        let out = block_on(group.settle());
+        canceller.join().unwrap();
+        assert_eq!(out.len(), 3);
+        let cancelled = out
+            .iter()
+            .filter(|r| is_cancelled(r, CancelReason::Cancelled))
+            .count();
+        match token.reason() {
+            Some(CancelReason::Finished) => assert_eq!(cancelled, 0),
+            Some(CancelReason::Cancelled) => {
+                assert!(out
+                    .iter()
+                    .all(|r| r.is_ok() || is_cancelled(r, CancelReason::Cancelled)))
+            }
+            other => panic!("unexpected reason {other:?}"),
+        }
+    }
+}
