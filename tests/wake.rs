@@ -407,3 +407,56 @@ fn children_are_polled_in_place_on_the_awaiting_thread() {
     };
     assert_eq!(out, Ok(vec![0, 1, 2, 3, 4, 5]));
 }
+
+/// Rule 14 with work that arrives during the poll itself: each child, when
+/// first polled, pushes the next child through the handle and then stays
+/// pending (without a wake). Taking those pushes in is work too; one poll
+/// must not follow the chain to its end.
+#[test]
+fn fairness_a_chain_of_handle_pushes_made_during_the_poll() {
+    const DEPTH: usize = if cfg!(miri) { 500 } else { 100_000 };
+    fn link(
+        handle: trygroup::Handle<'static, (), ()>,
+        depth: usize,
+        started: Arc<AtomicUsize>,
+    ) -> impl Future<Output = Result<(), ()>> + Send + 'static {
+        let mut pushed = false;
+        std::future::poll_fn(move |_cx| {
+            if !pushed {
+                pushed = true;
+                started.fetch_add(1, SeqCst);
+                if depth + 1 < DEPTH {
+                    let next = link(handle.clone(), depth + 1, started.clone());
+                    let _ = handle.push(next);
+                }
+            }
+            Poll::Pending // never woken: only the chain keeps the group busy
+        })
+    }
+    let started = Arc::new(AtomicUsize::new(0));
+    let mut group = TryGroup::<(), ()>::new();
+    group.push(link(group.handle(), 0, started.clone()));
+    let (waker, count) = new_count_waker();
+    assert!(poll_with(&mut group, &waker).is_pending());
+    let first = started.load(SeqCst);
+    assert!(
+        first < DEPTH,
+        "one poll followed the whole chain of {DEPTH} handle pushes"
+    );
+    assert!(
+        count.get() >= 1,
+        "work was left: the group must wake itself"
+    );
+    // Driven by its own wakes, the group gets through the whole chain.
+    let mut polls = 1;
+    while started.load(SeqCst) < DEPTH {
+        let before = count.get();
+        assert!(poll_with(&mut group, &waker).is_pending());
+        polls += 1;
+        assert!(
+            count.get() > before || started.load(SeqCst) == DEPTH,
+            "stalled at {} after {polls} polls",
+            started.load(SeqCst)
+        );
+    }
+}
