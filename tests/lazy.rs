@@ -276,3 +276,27 @@ fn feed_after_a_failure_is_dropped_unpulled() {
 }
 
 use futures::StreamExt as _;
+
+#[test]
+fn a_waiting_handle_push_counts_as_queued_and_goes_before_the_source() {
+    // Rule 9 with the SPEC's definition of queued ("including handle pushes
+    // the group has not taken in yet"): a handle push made by a child during
+    // the poll waits for the freed slot; the lazy source must not take it.
+    let tracker = Tracker::new();
+    let mut group = TryGroup::<&str, ()>::with_limit(1);
+    let handle = group.handle();
+    let t = tracker.clone();
+    group.push(tracker.track(0, async move {
+        handle.push(t.track(1, async { Ok("handle") })).unwrap();
+        Ok("first")
+    }));
+    let t = tracker.clone();
+    group.feed((0..2).map(move |i| t.track(10 + i, async move { Ok("lazy") })));
+    let out = block_on(group).unwrap();
+    assert_eq!(
+        tracker.start_order(),
+        vec![0, 1, 10, 11],
+        "handle push first"
+    );
+    assert_eq!(out, vec!["first", "handle", "lazy", "lazy"]);
+}
