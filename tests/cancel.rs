@@ -581,7 +581,13 @@ fn after_handle_cancel_try_push_and_handle_push_give_the_future_back() {
                 "Handle::push accepted (polled first: {polled_first})"
             ));
         }
+        let before = tracker.dropped();
         group.push(tracker.track(3, async { Ok(3) }));
+        if tracker.dropped() != before + 1 {
+            problems.push(format!(
+                "push not dropped at once (polled first: {polled_first})"
+            ));
+        }
         let err = block_on(&mut group).unwrap_err();
         assert_eq!(err.cancelled(), Some(CancelReason::Cancelled));
         assert_eq!(
@@ -607,4 +613,39 @@ fn after_a_fired_parent_pushes_are_refused() {
     assert!(handle.is_closed());
     let err = block_on(group).unwrap_err();
     assert_eq!(err.cancelled(), Some(CancelReason::Parent));
+}
+
+#[test]
+fn a_cancel_and_an_error_in_one_poll_follow_the_token() {
+    // Rule 8: child A cancels from outside's API, child B fails, both in the
+    // same poll. Whichever fired the token first wins, and the output agrees.
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut group = TryGroup::<(), TestError>::new();
+    let token = group.token();
+    let handle = group.handle();
+    let o = order.clone();
+    group.push(async move {
+        yield_now().await;
+        o.lock().unwrap().push('a');
+        handle.cancel();
+        futures::future::pending().await
+    });
+    let o = order.clone();
+    group.push(async move {
+        yield_now().await;
+        o.lock().unwrap().push('b');
+        Err(TestError::Child(1))
+    });
+    let out = block_on(group);
+    let first = order.lock().unwrap()[0];
+    match first {
+        'a' => {
+            assert_eq!(token.reason(), Some(CancelReason::Cancelled));
+            assert_eq!(out.unwrap_err().cancelled(), Some(CancelReason::Cancelled));
+        }
+        _ => {
+            assert_eq!(token.reason(), Some(CancelReason::Failed { index: 1 }));
+            assert_eq!(out.unwrap_err().child(), Some(1));
+        }
+    }
 }
