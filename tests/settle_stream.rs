@@ -390,3 +390,37 @@ fn settle_output_agrees_with_the_token_under_a_racing_cancel() {
         }
     }
 }
+
+#[test]
+fn settle_with_drain_on_error_drains_on_an_outside_cancel() {
+    // drain_on_error drains on outside cancels too: the in-flight child
+    // finishes with its own result, the queued one gets Err(Cancelled).
+    let mut group = TryGroup::<usize, TestError>::with_limit(1).drain_on_error();
+    let handle = group.handle();
+    group.push_with(move |token| async move {
+        handle.cancel();
+        token.cancelled().await;
+        yield_now().await;
+        Ok(5)
+    });
+    group.push(async { Ok(6) }); // queued
+    let out = block_on(group.settle());
+    assert_eq!(*out[0].as_ref().unwrap(), 5);
+    assert!(is_cancelled(&out[1], CancelReason::Cancelled));
+}
+
+#[test]
+fn stream_with_drain_on_error_yields_drained_values_then_cancelled() {
+    let mut group = TryGroup::<usize, TestError>::new().drain_on_error();
+    let handle = group.handle();
+    group.push_with(move |token| async move {
+        handle.cancel();
+        token.cancelled().await;
+        yield_now().await;
+        Ok(5)
+    });
+    let items: Vec<_> = block_on(group.into_stream().collect::<Vec<_>>());
+    assert_eq!(items.len(), 2);
+    assert_eq!(*items[0].as_ref().unwrap(), 5);
+    assert!(is_cancelled(&items[1], CancelReason::Cancelled));
+}
