@@ -460,3 +460,22 @@ fn fairness_a_chain_of_handle_pushes_made_during_the_poll() {
         );
     }
 }
+
+#[test]
+fn a_second_cancel_during_a_drain_wakes_the_group_and_cuts_it_short() {
+    let tracker = Tracker::new();
+    let (waker, count) = new_count_waker();
+    let mut group = TryGroup::<(), TestError>::new().drain_on_error();
+    let handle = group.handle();
+    group.push(tracker.track(0, async { Err(TestError::Child(0)) }));
+    group.push(tracker.track(1, futures::future::pending())); // ignores the token
+    assert!(poll_with(&mut group, &waker).is_pending(), "draining");
+    let before = count.get();
+    std::thread::spawn(move || handle.cancel()).join().unwrap();
+    assert!(count.get() > before, "the late cancel woke the group");
+    match poll_with(&mut group, &waker) {
+        Poll::Ready(Err(e)) => assert_eq!(e.child(), Some(0)),
+        other => panic!("expected the first error, got {other:?}"),
+    }
+    tracker.assert_all_dropped();
+}
