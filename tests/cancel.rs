@@ -649,3 +649,18 @@ fn a_cancel_and_an_error_in_one_poll_follow_the_token() {
         }
     }
 }
+
+#[test]
+fn an_error_during_an_outside_drain_does_not_replace_cancelled() {
+    let mut group = TryGroup::<(), TestError>::new().drain_on_error();
+    let token = group.token();
+    let handle = group.handle();
+    group.push_with(|token| async move {
+        token.cancelled().await;
+        Err(TestError::Child(0)) // after the cancel: dropped like a later error
+    });
+    handle.cancel();
+    let err = block_on(group).unwrap_err();
+    assert_eq!(err.cancelled(), Some(CancelReason::Cancelled));
+    assert_eq!(token.reason(), Some(CancelReason::Cancelled));
+}
