@@ -230,6 +230,10 @@ fn with_parent_fires_when_the_parent_is_dropped() {
 
 #[test]
 fn drain_on_error_polls_in_flight_children_to_their_end() {
+    // Regression: the core refilled the freed slot as soon as
+    // FuturesUnordered yielded a finished child, before the frontend saw that
+    // it was an `Err`, so under drain_on_error a queued child (index 4) was
+    // started and polled during the drain (fixed in 2c0a475).
     let tracker = Tracker::new();
     let finished = Arc::new(AtomicUsize::new(0));
     let mut group = TryGroup::<u8, TestError>::with_limit(4).drain_on_error();
@@ -561,6 +565,9 @@ fn a_child_error_wins_over_a_parent_that_fires_later() {
 
 #[test]
 fn after_handle_cancel_try_push_and_handle_push_give_the_future_back() {
+    // Bug found by this test: `Handle::cancel` only fires the token; the group
+    // notices at its next poll, so until then `try_push` and `Handle::push`
+    // accepted futures (later dropped unpolled) and `push` kept them.
     // Rule 12: once cancelled, try_push and Handle::push give the future
     // back, also before the group has been polled again.
     let mut problems = Vec::new();

@@ -279,6 +279,8 @@ use futures::StreamExt as _;
 
 #[test]
 fn a_waiting_handle_push_counts_as_queued_and_goes_before_the_source() {
+    // Bug found by this test: the refill pulled the lazy source while a
+    // handle push sat in the inbox, so the source took the freed slot first.
     // Rule 9 with the SPEC's definition of queued ("including handle pushes
     // the group has not taken in yet"): a handle push made by a child during
     // the poll waits for the freed slot; the lazy source must not take it.
