@@ -291,3 +291,35 @@ fn anyhow_errors_work() {
     group.push(async { Err(anyhow::anyhow!("nope")) });
     assert_eq!(block_on(group).unwrap_err().to_string(), "nope");
 }
+
+#[test]
+fn a_group_raced_by_reference_in_select_can_be_awaited_later() {
+    // TryGroup: FusedFuture + Unpin, so `&mut group` works in select!; losing
+    // a round loses nothing.
+    let gate = Gate::new();
+    let mut group = TryGroup::<usize, ()>::new();
+    for i in 0..3 {
+        let wait = gate.wait();
+        group.push(async move {
+            wait.await;
+            Ok(i)
+        });
+    }
+    let out = block_on(async {
+        let mut rounds = 0;
+        loop {
+            futures::select_biased! {
+                out = &mut group => break (out, rounds),
+                _ = futures::FutureExt::fuse(yield_now()) => {
+                    rounds += 1;
+                    if rounds == 3 {
+                        gate.open();
+                    }
+                }
+            }
+        }
+    });
+    assert_eq!(out.0, Ok(vec![0, 1, 2]));
+    assert!(out.1 >= 3);
+    assert!(futures::future::FusedFuture::is_terminated(&group));
+}
