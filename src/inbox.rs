@@ -134,7 +134,10 @@ impl<'a, T, E, K: Kind<'a, T, E>> Inbox<'a, T, E, K> {
     pub(crate) fn cancel(&self, into: IntoCancelled<E>) {
         // Set before the token fires, so the group can always build the error.
         lock(&self.cancelled_into).get_or_insert(into);
-        if !self.token.fire(CancelReason::Cancelled) {
+        if self.token.fire(CancelReason::Cancelled) {
+            // Cancelled from now on, not from the group's next poll (rule 12).
+            self.refuse_pushes();
+        } else {
             self.late_cancels.fetch_add(1, Ordering::AcqRel);
         }
         self.waker.wake();

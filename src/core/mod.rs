@@ -68,8 +68,9 @@ use crate::{CancelReason, CancelToken, Cancelled, Panicked};
 use running::Running;
 use slot::Slot;
 
-/// How many children may complete, and how many lazy items may be pulled, in
-/// one poll of the group before it yields (wakes itself, returns `Pending`).
+/// How many children may complete (or batches of handle pushes be taken in),
+/// and how many lazy items may be pulled, in one poll of the group before it
+/// yields (wakes itself, returns `Pending`).
 const BUDGET: u32 = 128;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,9 +220,12 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         }
     }
 
-    /// Whether the group takes new children (not stopped, not finished).
+    /// Whether the group takes new children: not stopped, not finished, and
+    /// not cancelled from outside since its last poll (rule 12).
     fn open(&self) -> bool {
-        self.phase == Phase::Running && self.reason.is_none()
+        self.phase == Phase::Running
+            && self.reason.is_none()
+            && !self.token.get().is_some_and(CancelToken::is_cancelled)
     }
 
     #[track_caller]
@@ -509,13 +513,20 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     /// Starts queued children, then lazy ones, while slots (and permits) allow.
     fn refill(&mut self, cx: &mut Context<'_>) {
         while self.phase == Phase::Running && self.has_slot() {
-            if self.queue.is_empty() && self.sources.is_empty() {
-                return;
-            }
-            if self.queue.is_empty() && self.pulls_left == 0 {
-                // Out of pull budget: yield, and come back for more.
-                cx.waker().wake_by_ref();
-                return;
+            if self.queue.is_empty() {
+                if self.sources.is_empty() {
+                    return;
+                }
+                // Handle pushes still in the inbox count as queued: they go
+                // before the next lazy item (rule 9).
+                if self.take_in() {
+                    continue;
+                }
+                if self.pulls_left == 0 {
+                    // Out of pull budget: yield, and come back for more.
+                    cx.waker().wake_by_ref();
+                    return;
+                }
             }
             let Poll::Ready(permit) = self.poll_permit(cx) else {
                 return;
@@ -587,6 +598,9 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                 return Poll::Ready(Some(item));
             }
             if self.take_in() {
+                // Charged like a completion: children that push children
+                // through a handle on every poll must not hold the thread.
+                self.completions_left -= 1;
                 self.refill(cx);
                 continue;
             }
