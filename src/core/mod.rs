@@ -346,8 +346,8 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         if self.phase != Phase::Running {
             return;
         }
-        // Take in (and number) what handles pushed, so `settle` can report it.
-        self.take_in();
+        // Number what handles pushed, so `settle` can report it, but queue
+        // it: it was still queued when the group stopped, so it never starts.
         let late = self
             .inbox
             .get()
