@@ -1,7 +1,8 @@
 //! The scripted model (`tests/model/mod.rs`) under proptest, plus the fixed
 //! tricky cases. The same interpreter backs the `cancel_order` fuzz target.
 //!
-//! `PROPTEST_CASES=N` changes the number of random scripts (default 256).
+//! `PROPTEST_CASES=N` changes the number of random scripts (default 256; 4
+//! under Miri).
 //! `TRYGROUP_WRITE_SEEDS=DIR` also writes each fixed case's bytes to `DIR`
 //! (how `fuzz/seeds/` was made).
 
@@ -12,9 +13,22 @@ mod strategy;
 use model::*;
 use proptest::prelude::*;
 
+/// The default config (256 cases, honours `PROPTEST_CASES`); a handful of
+/// cases and no regression file under Miri.
+fn config() -> ProptestConfig {
+    if cfg!(miri) {
+        ProptestConfig {
+            cases: 4,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        }
+    } else {
+        ProptestConfig::default()
+    }
+}
+
 proptest! {
-    // The default config honours PROPTEST_CASES.
-    #![proptest_config(ProptestConfig::default())]
+    #![proptest_config(config())]
 
     /// Every invariant of the model holds for random scripts.
     #[test]
@@ -51,6 +65,12 @@ fn tricky_cases_keep_every_invariant() {
         }
         if let Err(e) = run(&script) {
             failures.push(format!("{name}: {e}"));
+        }
+    }
+    if let Some(dir) = &dir {
+        // The regression scripts too: `run` tolerates their known bugs.
+        for (name, script) in rule12_cases().into_iter().chain(drain_inbox_cases()) {
+            std::fs::write(std::path::Path::new(dir).join(name), script.encode()).unwrap();
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
