@@ -47,7 +47,7 @@ for w in $workloads; do
             "$bin" --callgrind --only "$w" --peer "$p" --n "$n" >/dev/null 2>"$out.log" ||
             { echo "valgrind failed, see $out.log" >&2; exit 1; }
         ir=$(grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}')
-        annotated=$(callgrind_annotate --inclusive=no --threshold=100 "$out" 2>/dev/null || true)
+        annotated=$(callgrind_annotate --inclusive=no --auto=no --threshold=100 "$out" 2>/dev/null || true)
         # Self cost of glibc's allocator functions (malloc.c).
         mal=$(printf '%s\n' "$annotated" | grep 'malloc/malloc.c:' |
             awk '{ gsub(",", "", $1); s += $1 } END { print s + 0 }')
