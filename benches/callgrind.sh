@@ -44,13 +44,17 @@ for w in $workloads; do
         out=$out_dir/$w-$p-$n.out
         valgrind --tool=callgrind --callgrind-out-file="$out" \
             --collect-atstart=no --toggle-collect='*measured_job*' \
-            "$bin" --callgrind --only "$w" --peer "$p" --n "$n" >/dev/null 2>"$out.log" ||
+            "$bin" --callgrind --only "$w" --peer "$p" --n "$n" >"$out.stdout" 2>"$out.log" ||
             { echo "valgrind failed, see $out.log" >&2; exit 1; }
+        if grep -q 'n/a' "$out.stdout"; then
+            echo "| $w | $p | $n | n/a | | | |"
+            continue
+        fi
         ir=$(grep -E '^(summary|totals):' "$out" | head -1 | awk '{print $2}')
         annotated=$(callgrind_annotate --inclusive=no --auto=no --threshold=100 "$out" 2>/dev/null || true)
         # Self cost of glibc's allocator functions (malloc.c).
         mal=$(printf '%s\n' "$annotated" | grep 'malloc/malloc.c:' |
-            awk '{ gsub(",", "", $1); s += $1 } END { print s + 0 }')
+            awk '{ gsub(",", "", $1); s += $1 } END { print s + 0 }' || true)
         awk -v w="$w" -v p="$p" -v n="$n" -v ir="$ir" -v mal="$mal" \
             'BEGIN { printf "| %s | %s | %d | %d | %.1f | %.1f | %.1f |\n", w, p, n, ir, ir / n, mal / n, (ir - mal) / n }'
         if [ "$top" -gt 0 ]; then
