@@ -153,9 +153,10 @@ pub struct Script {
     pub mode: Mode,
     pub drain: bool,
     pub catch_panics: bool,
-    /// `with_limit(n)`, 1..=4.
+    /// `with_limit(n)`, 1..=6 (above 4 the in-flight set outgrows the inline
+    /// slots and becomes a `FuturesUnordered`).
     pub limit: Option<u8>,
-    /// `with_semaphore` with this many permits, 1..=4.
+    /// `with_semaphore` with this many permits, 1..=6.
     pub semaphore: Option<u8>,
     /// `cancel_on(trigger)`.
     pub trigger: bool,
@@ -183,8 +184,8 @@ impl Script {
     /// Clamps every bound, so a script built by hand or by a strategy means
     /// exactly what its bytes mean.
     pub fn normalized(mut self) -> Self {
-        self.limit = self.limit.map(|l| l.clamp(1, 4));
-        self.semaphore = self.semaphore.map(|p| p.clamp(1, 4));
+        self.limit = self.limit.map(|l| l.clamp(1, 6));
+        self.semaphore = self.semaphore.map(|p| p.clamp(1, 6));
         self.children.truncate(MAX_TEMPLATES);
         for c in &mut self.children {
             c.steps.truncate(MAX_STEPS);
@@ -244,8 +245,8 @@ impl Script {
             _ => Mode::Stream,
         };
         let flags = byte();
-        let limit = byte() % 5;
-        let semaphore = byte() % 5;
+        let limit = byte() % 7;
+        let semaphore = byte() % 7;
         let n = byte() as usize % (MAX_TEMPLATES + 1);
         let mut children = Vec::with_capacity(n);
         for _ in 0..n {
@@ -326,7 +327,7 @@ fn op_code(o: Op) -> (u8, u8) {
         Op::HandleCancel => (4, 0),
         Op::FireTrigger => (5, 0),
         Op::CancelParent => (6, 0),
-        Op::SetLimit(l) => (7, l % 5),
+        Op::SetLimit(l) => (7, l % 7),
         Op::Push(t) => (8, t % MAX_TEMPLATES as u8),
         Op::TryPush(t) => (9, t % MAX_TEMPLATES as u8),
         Op::HandlePush(t) => (10, t % MAX_TEMPLATES as u8),
@@ -344,7 +345,7 @@ fn op_from((k, a): (u8, u8)) -> Op {
         4 => Op::HandleCancel,
         5 => Op::FireTrigger,
         6 => Op::CancelParent,
-        7 => Op::SetLimit(a % 5),
+        7 => Op::SetLimit(a % 7),
         8 => Op::Push(t),
         9 => Op::TryPush(t),
         10 => Op::HandlePush(t),
@@ -479,6 +480,8 @@ struct Kid {
     /// Taken in from the inbox by a poll that began after the token fired
     /// (the case of [`KNOWN_BUG_DRAIN_INBOX`]).
     inbox_after_fire: bool,
+    /// `queued()` grew when it was pushed: it waited in the queue.
+    known_queued: bool,
     started: bool,
     outcome: Option<Outcome>,
     polls: usize,
@@ -590,6 +593,7 @@ impl Shared {
             accepted_after_fire: false,
             in_gap: false,
             inbox_after_fire: false,
+            known_queued: false,
             started: false,
             outcome: None,
             polls: 0,
@@ -686,19 +690,25 @@ impl Child {
                     ));
                 }
             }
-            // FIFO (SPEC: "queued children start FIFO"): only a child that
-            // was accepted under a limit or a semaphore can have queued. Without
-            // either, all start at the next poll and their order within it is
-            // not fixed by the SPEC.
-            let could_queue = max_limit.is_some() || sh.permits.is_some();
+            // FIFO (SPEC: "queued children start FIFO"): no child starts
+            // before an earlier child that waited in the queue. (Children that
+            // got a slot at once all start at the next poll; their order within
+            // it is not fixed by the SPEC, and the crate's inline set may
+            // reorder them when it grows into a `FuturesUnordered`.) Once one
+            // child is queued every later one is queued too, until it leaves.
             let skipped: Vec<usize> = w
                 .kids
                 .iter()
                 .enumerate()
-                .filter(|(_, k)| k.index.is_some_and(|i| i < index) && !k.started && k.drops == 0)
+                .filter(|(_, k)| {
+                    k.index.is_some_and(|i| i < index)
+                        && k.known_queued
+                        && !k.started
+                        && k.drops == 0
+                })
                 .map(|(l, _)| l)
                 .collect();
-            if could_queue && !skipped.is_empty() {
+            if !skipped.is_empty() {
                 w.violation(format!(
                     "child {label} (index {index}) started before earlier children {skipped:?} (FIFO)"
                 ));
@@ -1348,7 +1358,9 @@ impl Driver {
         let label = child.label;
         self.sh.lock().kids[label].with_group = true;
         let g = self.group().unwrap();
+        let queued_before = g.queued();
         let r = quietly(|| g.push(child));
+        let queued_after = g.queued();
         let fired = self.token.is_cancelled();
         let mut w = self.sh.lock();
         let dropped = w.kids[label].drops > 0;
@@ -1376,6 +1388,7 @@ impl Driver {
             // next poll) or drop it at once; both leave it unpolled.
             w.number(label, fired);
             w.kids[label].in_gap = fired;
+            w.kids[label].known_queued = queued_after > queued_before;
             let index = w.kids[label].index;
             w.log.push(format!("  push {label}: index {index:?}"));
         }
@@ -2430,6 +2443,17 @@ pub fn tricky_cases() -> Vec<(&'static str, Script)> {
     let mut s = Script::new(vec![], vec![Poll]);
     s.trigger = true;
     cases.push(("empty_with_trigger", s));
+    // Limit 5: the in-flight set outgrows its inline slots while children
+    // queue, finish and refill, in a stream.
+    let mut s = Script::new(
+        (0..8u8)
+            .map(|i| child(&[S::Yield(1 + i % 3), S::Ok]))
+            .collect(),
+        vec![Poll; 12],
+    );
+    s.limit = Some(5);
+    s.mode = Mode::Stream;
+    cases.push(("limit5_outgrows_inline_set", s));
     // A parent that already fired cancels at once.
     let mut s = Script::new(vec![child(&[S::Ok])], vec![Poll]);
     s.parent = Parent::Fired;
