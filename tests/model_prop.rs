@@ -31,9 +31,11 @@ proptest! {
     #![proptest_config(config())]
 
     /// Every invariant of the model holds for random scripts.
+    /// (Tolerating only the open bug `KNOWN_BUG_FIFO_GROW`, which
+    /// `regression_queued_children_start_fifo_when_the_set_grows` holds.)
     #[test]
     fn random_scripts_keep_every_invariant(script in strategy::script()) {
-        if let Err(e) = run(&script) {
+        if let Err(e) = run_tolerant(&script) {
             prop_assert!(false, "{}", e);
         }
     }
@@ -71,7 +73,11 @@ fn tricky_cases_keep_every_invariant() {
     }
     if let Some(dir) = &dir {
         // The regression scripts too: `run` tolerates their known bugs.
-        for (name, script) in rule12_cases().into_iter().chain(drain_inbox_cases()) {
+        for (name, script) in rule12_cases()
+            .into_iter()
+            .chain(drain_inbox_cases())
+            .chain(fifo_grow_cases())
+        {
             std::fs::write(std::path::Path::new(dir).join(name), script.encode()).unwrap();
         }
     }
@@ -163,4 +169,23 @@ fn regression_drain_does_not_start_a_sibling_pushed_in_the_failing_poll() {
         !STARTED.load(SeqCst),
         "a child queued in the inbox when the group failed was started by the drain"
     );
+}
+
+/// Regression (open crate bug found by the model, SPEC: `push` "starts (is
+/// polled) ... else waits FIFO in the queue", and "queued children start
+/// FIFO"; fails until `src/` is fixed): the inline in-flight set
+/// (`src/core/running.rs`) grows into a `FuturesUnordered` by moving its slots
+/// in slot order rather than push-index order. With a shared semaphore every
+/// start goes through the queue; a freed low slot refilled by a later child,
+/// then a fifth child, makes the later child poll first while earlier queued
+/// children that already left the queue are still unpolled.
+#[test]
+fn regression_queued_children_start_fifo_when_the_set_grows() {
+    let mut failures = Vec::new();
+    for (name, script) in fifo_grow_cases() {
+        if let Err(e) = run(&script) {
+            failures.push(format!("{name}: {e}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

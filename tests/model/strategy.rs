@@ -39,7 +39,8 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..7).prop_map(Op::SetLimit),
         1 => t.clone().prop_map(Op::Push),
         1 => t.clone().prop_map(Op::TryPush),
-        2 => t.prop_map(Op::HandlePush),
+        2 => t.clone().prop_map(Op::HandlePush),
+        1 => t.prop_map(Op::Feed),
         1 => Just(Op::DropGroup),
     ]
 }
