@@ -725,7 +725,8 @@ impl Child {
                 })
                 .map(|(l, _)| l)
                 .collect();
-            if !skipped.is_empty() && !(w.tolerate_fifo_grow && w.grown) {
+            let tolerated = w.tolerate_fifo_grow && w.grown;
+            if !skipped.is_empty() && !tolerated {
                 w.violation(format!(
                     "child {label} (index {index}) started before earlier children {skipped:?} (FIFO)"
                 ));
