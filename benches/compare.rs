@@ -887,7 +887,7 @@ impl W {
             W::W6 => "W6 scale",
             W::W7 => "W7 sparse wakes",
             W::W8 => "W8 lazy feed, limit 64",
-            W::W9 => "W9 groups of 3",
+            W::W9 => "W9 groups of 3 (per group)",
         }
     }
 
@@ -1082,7 +1082,7 @@ struct Row {
 fn time_peers(cfg: &Config, w: W, n: usize, peers: &[Peer]) -> Vec<(Peer, f64, (f64, f64, f64))> {
     // Runs of a million children and more are long enough to need fewer repetitions.
     let reps = if n >= 1_000_000 {
-        cfg.reps.min(5)
+        cfg.reps.min(if cfg.quick { 3 } else { 5 })
     } else {
         cfg.reps
     };
@@ -1158,7 +1158,12 @@ fn pass(ok: bool) -> String {
 
 /// Rows for the timed workloads W1–W4, W7.
 fn timed_rows(cfg: &Config, w: W, rows: &mut Vec<Row>) {
-    let n = cfg.n.unwrap_or(100_000);
+    // Quick mode runs the costly sparse-wake workload at a fifth of N.
+    let n = cfg.n.unwrap_or(if cfg.quick && w == W::W7 {
+        20_000
+    } else {
+        100_000
+    });
     let peers = selected(cfg, w);
     // Vec::try_join and FutureGroup scan every child on every wake: W7 is
     // quadratic for them, so they run it at N/20.
