@@ -10,7 +10,9 @@ use libfuzzer_sys::fuzz_target;
 mod model;
 
 fuzz_target!(|script: model::Script| {
-    if let Err(violation) = model::run(&script) {
+    // Tolerant of the crate bugs found and not yet fixed (see
+    // `model::run_tolerant`): the regression tests hold those.
+    if let Err(violation) = model::run_tolerant(&script) {
         panic!("{violation}");
     }
 });
