@@ -148,6 +148,9 @@ pub enum Op {
     /// `group.feed` of a lazy source of up to 3 fresh children, from this
     /// template and the next two.
     Feed(u8),
+    /// Take (`true`) or give back (`false`) one permit of the shared
+    /// semaphore from outside the group (another group's share).
+    Permit(bool),
 }
 
 /// A whole run.
@@ -336,12 +339,13 @@ fn op_code(o: Op) -> (u8, u8) {
         Op::HandlePush(t) => (10, t % MAX_TEMPLATES as u8),
         Op::DropGroup => (11, 0),
         Op::Feed(t) => (12, t % MAX_TEMPLATES as u8),
+        Op::Permit(hold) => (13, hold as u8),
     }
 }
 
 fn op_from((k, a): (u8, u8)) -> Op {
     let t = a % MAX_TEMPLATES as u8;
-    match k % 13 {
+    match k % 14 {
         0 => Op::Poll,
         1 => Op::SpuriousPoll,
         2 => Op::ChangeWaker,
@@ -354,7 +358,8 @@ fn op_from((k, a): (u8, u8)) -> Op {
         9 => Op::TryPush(t),
         10 => Op::HandlePush(t),
         11 => Op::DropGroup,
-        _ => Op::Feed(t),
+        12 => Op::Feed(t),
+        _ => Op::Permit(a & 1 == 1),
     }
 }
 
@@ -519,6 +524,8 @@ struct World {
     trigger_waker: Option<Waker>,
     trigger_drops: usize,
     sources: Vec<SourceRec>,
+    /// Semaphore permits held from outside the group.
+    held_permits: usize,
     limit: Option<usize>,
     in_poll: bool,
     /// Events of the current operation.
@@ -734,9 +741,10 @@ impl Child {
         }
         if let Some(p) = sh.permits {
             let live = live_before + first as usize;
-            if live > p {
+            let held = w.held_permits;
+            if live + held > p {
                 w.violation(format!(
-                    "{live} children in flight with a semaphore of {p} permits"
+                    "{live} children in flight with a semaphore of {p} permits, {held} held outside"
                 ));
             }
         }
@@ -981,7 +989,10 @@ impl Iterator for Source {
                 .iter()
                 .filter(|k| k.index.is_some() && k.outcome.is_none() && k.drops == 0)
                 .count();
-            let cap = match (w.limit, sh.permits) {
+            let cap = match (
+                w.limit,
+                sh.permits.map(|p| p.saturating_sub(w.held_permits)),
+            ) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -1097,6 +1108,8 @@ struct Driver {
     listeners: Vec<Listener>,
     semaphore: Option<Arc<Semaphore>>,
     stream_err: bool,
+    /// Permits of the shared semaphore held from outside (`Op::Permit`).
+    held: Vec<async_lock::SemaphoreGuardArc>,
     checked_after_end: bool,
     stats: Stats,
     /// Report [`KNOWN_BUG_RULE12`] as a violation.
@@ -1200,6 +1213,7 @@ impl Driver {
             trigger_waker: None,
             trigger_drops: 0,
             sources: Vec::new(),
+            held_permits: 0,
             limit: script.limit.map(usize::from),
             in_poll: false,
             events: Vec::new(),
@@ -1265,6 +1279,7 @@ impl Driver {
             listeners: Vec::new(),
             semaphore,
             stream_err: false,
+            held: Vec::new(),
             checked_after_end: false,
             stats: Stats::default(),
             strict: true,
@@ -1433,6 +1448,20 @@ impl Driver {
                 self.feed(t as usize)?;
                 Ctx::Quiet
             }
+            Op::Permit(hold) => {
+                if let Some(s) = &self.semaphore {
+                    if hold {
+                        if let Some(g) = s.try_acquire_arc() {
+                            self.held.push(g);
+                            self.sh.lock().held_permits += 1;
+                        }
+                    } else if let Some(g) = self.held.pop() {
+                        self.sh.lock().held_permits -= 1;
+                        drop(g);
+                    }
+                }
+                Ctx::Quiet
+            }
         };
         self.drop_given_back()?;
         self.check_reason(ctx)?;
@@ -1552,7 +1581,8 @@ impl Driver {
     }
 
     fn try_push(&mut self, t: usize) -> Result<(), String> {
-        let permits = self.sh.permits;
+        let held = self.sh.lock().held_permits;
+        let permits = self.sh.permits.map(|p| p.saturating_sub(held));
         let limit = self.sh.lock().limit;
         let fired = self.token.is_cancelled();
         let life = self.life;
@@ -1765,7 +1795,10 @@ impl Driver {
                 .iter()
                 .any(|k| (k.index.is_some() || k.in_inbox) && !k.started && k.drops == 0)
                 || w.sources.iter().any(|s| s.drops == 0 && !s.exhausted);
-            let cap = match (limit, self.sh.permits) {
+            let cap = match (
+                limit,
+                self.sh.permits.map(|p| p.saturating_sub(w.held_permits)),
+            ) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
@@ -2328,6 +2361,9 @@ impl Driver {
 
     fn end_phase(&mut self) -> Result<(), String> {
         self.log("-- end phase".into());
+        while !self.held.is_empty() {
+            self.op(Op::Permit(false))?;
+        }
         for k in 0..SLOTS {
             self.op(Op::FireSlot(k as u8))?;
         }
@@ -2603,6 +2639,23 @@ pub fn tricky_cases() -> Vec<(&'static str, Script)> {
     );
     s.semaphore = Some(1);
     cases.push(("semaphore_1", s));
+    // Another group holds every permit; giving one back must wake the group.
+    let mut s = Script::new(
+        vec![child(&[S::Yield(1)]), child(&[S::Ok]), child(&[S::Ok])],
+        vec![
+            Permit(true),
+            Permit(true),
+            Poll,
+            Poll,
+            Permit(false),
+            Poll,
+            Poll,
+            Permit(false),
+            Poll,
+        ],
+    );
+    s.semaphore = Some(2);
+    cases.push(("semaphore_held_outside", s));
     // Drain cut short by a second cancel.
     let mut s = Script::new(
         vec![child(&[S::Err]), child(&[S::AwaitToken, S::Slot(0)])],

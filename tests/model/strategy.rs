@@ -41,6 +41,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         1 => t.clone().prop_map(Op::TryPush),
         2 => t.clone().prop_map(Op::HandlePush),
         1 => t.prop_map(Op::Feed),
+        1 => any::<bool>().prop_map(Op::Permit),
         1 => Just(Op::DropGroup),
     ]
 }
