@@ -95,6 +95,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Collect<'a, T, E, K> {
         } = self;
         guarded(core, |core| {
             core.begin_poll(cx);
+            results.reserve_for(core.accepted());
             loop {
                 match futures_core::ready!(core.poll_next(cx)) {
                     Some((index, Outcome::Ok(value))) => results.store(index, value),

@@ -222,6 +222,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     /// Whether the group takes new children: not stopped, not finished, and
     /// not cancelled from outside since its last poll (rule 12).
+    #[inline]
     fn open(&self) -> bool {
         self.phase == Phase::Running
             && self.reason.is_none()
@@ -237,8 +238,27 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     /// `push`: accept `child`, or drop it unpolled if the group has stopped.
+    #[inline]
     #[track_caller]
     pub(crate) fn push(&mut self, child: K::Child) {
+        // The everyday case: a plain group, not polled yet.
+        let direct = self.phase == Phase::Running
+            && self.reason.is_none()
+            && self.token.get().is_none()
+            && self.limit.is_none()
+            && self.semaphore.is_none()
+            && self.queue.is_empty()
+            && self.waker.is_none();
+        if direct {
+            let index = self.next_index();
+            self.running.push(Slot::new(index, child, None));
+        } else {
+            self.push_slow(child);
+        }
+    }
+
+    #[track_caller]
+    fn push_slow(&mut self, child: K::Child) {
         self.assert_not_done("push");
         if self.open() {
             let index = self.next_index();
@@ -279,16 +299,19 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         }
     }
 
+    #[inline]
     fn next_index(&mut self) -> usize {
         let index = self.next_index;
         self.next_index += 1;
         index
     }
 
+    #[inline]
     fn has_slot(&self) -> bool {
         self.limit.is_none_or(|limit| self.running.len() < limit)
     }
 
+    #[inline]
     fn accept(&mut self, index: usize, child: K::Child) {
         if self.queue.is_empty() && self.semaphore.is_none() && self.has_slot() {
             self.running.push(Slot::new(index, child, None));
@@ -297,6 +320,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         }
     }
 
+    #[inline]
     fn wake(&self) {
         if let Some(waker) = &self.waker {
             waker.wake_by_ref();
@@ -447,13 +471,25 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     /// Start of one poll of the group: refresh wakers, look at the outside
     /// world (handle cancels, triggers), take in handle pushes, fill free slots.
+    #[inline]
     pub(crate) fn begin_poll(&mut self, cx: &mut Context<'_>) {
         self.completions_left = BUDGET;
         self.pulls_left = BUDGET;
         self.running.begin_poll();
-        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            self.waker = Some(cx.waker().clone());
+        let quiet = self.inbox.get().is_none()
+            && self.token.get().is_none()
+            && self.reason.is_none()
+            && self.triggers.is_empty()
+            && self.queue.is_empty()
+            && self.sources.is_empty();
+        if !quiet {
+            self.begin_poll_slow(cx);
         }
+    }
+
+    /// `begin_poll` for a group with a token, handles, triggers, a queue or
+    /// lazy sources.
+    fn begin_poll_slow(&mut self, cx: &mut Context<'_>) {
         if let Some(inbox) = self.inbox.get() {
             inbox.waker.register(cx.waker());
         }
@@ -494,7 +530,15 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     /// Moves handle pushes into the group, numbering them. True if any came.
+    #[inline]
     fn take_in(&mut self) -> bool {
+        if self.inbox.get().is_none() {
+            return false;
+        }
+        self.take_in_slow()
+    }
+
+    fn take_in_slow(&mut self) -> bool {
         if self.phase != Phase::Running {
             return false;
         }
@@ -511,7 +555,14 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     /// Starts queued children, then lazy ones, while slots (and permits) allow.
+    #[inline]
     fn refill(&mut self, cx: &mut Context<'_>) {
+        if !(self.queue.is_empty() && self.sources.is_empty()) {
+            self.refill_slow(cx);
+        }
+    }
+
+    fn refill_slow(&mut self, cx: &mut Context<'_>) {
         while self.phase == Phase::Running && self.has_slot() {
             if self.queue.is_empty() {
                 if self.sources.is_empty() {
@@ -573,6 +624,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     /// The next child outcome, or `None` once nothing is left to poll.
+    #[inline]
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
@@ -583,6 +635,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             }
             if self.completions_left == 0 {
                 cx.waker().wake_by_ref();
+                self.park(cx);
                 return Poll::Pending;
             }
             if self.slot_freed {
@@ -605,6 +658,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                 continue;
             }
             if !self.running.is_empty() {
+                self.park(cx);
                 return Poll::Pending;
             }
             match self.phase {
@@ -622,8 +676,21 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                     }
                 }
                 // Waiting for a permit or a pending source, both registered.
-                _ => return Poll::Pending,
+                _ => {
+                    self.park(cx);
+                    return Poll::Pending;
+                }
             }
+        }
+    }
+
+    /// The group is about to return `Pending`: keep its waker, for pushes
+    /// and limit changes between polls and for an inbox made later. Not done
+    /// on a poll that completes the group, which never needs it.
+    #[inline]
+    fn park(&mut self, cx: &Context<'_>) {
+        if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.waker = Some(cx.waker().clone());
         }
     }
 

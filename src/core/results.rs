@@ -2,12 +2,18 @@
 
 /// `Ok` values by push index.
 ///
+/// While values arrive in index order (ready children, FIFO wakes: the
+/// common case) they are pushed straight onto the output `Vec`, and handing
+/// it out costs nothing. The first value out of order moves them into
+/// `Option` slots, once.
+///
 /// A zero-sized `T` needs no slots: every value of it is the same, so the
-/// values are simply counted (a `Vec` of a zero-sized type never allocates).
-/// That keeps `feed`ing millions of `()` children at O(limit) memory.
+/// order is moot and the values are simply pushed (a `Vec` of a zero-sized
+/// type never allocates). That keeps `feed`ing millions of `()` children at
+/// O(limit) memory.
 pub(crate) struct Results<T> {
+    in_order: Vec<T>,
     slots: Vec<Option<T>>,
-    zero_sized: Vec<T>,
 }
 
 impl<T> Default for Results<T> {
@@ -21,15 +27,33 @@ impl<T> Results<T> {
 
     pub(crate) fn new() -> Self {
         Results {
+            in_order: Vec::new(),
             slots: Vec::new(),
-            zero_sized: Vec::new(),
         }
     }
 
+    /// Room for `total` values, taken at each poll: before children finish,
+    /// so the allocator need not merge the chunks freed children leave.
+    #[inline]
+    pub(crate) fn reserve_for(&mut self, total: usize) {
+        if !Self::ZST && self.slots.is_empty() && self.in_order.capacity() < total {
+            self.in_order.reserve(total - self.in_order.len());
+        }
+    }
+
+    #[inline]
     pub(crate) fn store(&mut self, index: usize, value: T) {
-        if Self::ZST {
-            self.zero_sized.push(value);
-            return;
+        if Self::ZST || (self.slots.is_empty() && index == self.in_order.len()) {
+            self.in_order.push(value);
+        } else {
+            self.store_out_of_order(index, value);
+        }
+    }
+
+    #[cold]
+    fn store_out_of_order(&mut self, index: usize, value: T) {
+        if self.slots.is_empty() {
+            self.slots = self.in_order.drain(..).map(Some).collect();
         }
         if index >= self.slots.len() {
             self.slots.resize_with(index + 1, || None);
@@ -39,9 +63,9 @@ impl<T> Results<T> {
 
     /// All values in push order; `len` children must have stored one.
     pub(crate) fn into_vec(self, len: usize) -> Vec<T> {
-        if Self::ZST {
-            debug_assert_eq!(self.zero_sized.len(), len);
-            return self.zero_sized;
+        if self.slots.is_empty() {
+            debug_assert_eq!(self.in_order.len(), len);
+            return self.in_order;
         }
         debug_assert_eq!(self.slots.len(), len);
         self.slots

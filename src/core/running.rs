@@ -10,14 +10,17 @@
 //!
 //! # Invariants
 //!
-//! * Small mode: `occupied` has bit `i` set iff `slots[i]` is `Some`;
+//! * Small mode: `occupied` has bit `i` set iff `slots[i]` is `Some`, and
+//!   occupied slots hold children in increasing push index (= start order)
+//!   from slot 0 up, so the lowest bit is the earliest child, and growing
+//!   hands the `FuturesUnordered` the children in start order;
 //!   `to_poll` is a subset of `occupied`: the children not yet polled in the
 //!   current group poll. [`Running::begin_poll`] marks every child (they
 //!   share the group's waker, so any of them may have been woken), and a
 //!   child inserted mid-poll is marked too, so it is polled in the same poll
 //!   without an outside wake. Each child is polled at most once per group
-//!   poll, which bounds the work, lowest push index first, so children are
-//!   first polled in the order they started (FIFO), as in the large set.
+//!   poll, which bounds the work, lowest slot first, so children are first
+//!   polled in the order they started (FIFO), as in the large set.
 //! * Many mode never goes back to small.
 
 use std::pin::Pin;
@@ -50,6 +53,7 @@ impl<C: Unpin> Running<C> {
         }
     }
 
+    #[inline]
     pub(crate) fn len(&self) -> usize {
         match self {
             Running::Small { occupied, .. } => occupied.count_ones() as usize,
@@ -57,10 +61,12 @@ impl<C: Unpin> Running<C> {
         }
     }
 
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    #[inline]
     pub(crate) fn push(&mut self, slot: Slot<C>) {
         match self {
             Running::Small {
@@ -68,22 +74,30 @@ impl<C: Unpin> Running<C> {
                 occupied,
                 to_poll,
             } => {
-                if let Some(i) = (0..SMALL).find(|i| *occupied & (1 << i) == 0) {
-                    slots[i] = Some(slot);
-                    *occupied |= 1 << i;
-                    *to_poll |= 1 << i;
-                    return;
+                // Slots stay in start order (= push index order) from slot 0 up:
+                // the new child goes above the highest occupied slot.
+                let mut top = (u8::BITS - occupied.leading_zeros()) as usize;
+                if top == SMALL {
+                    if occupied.count_ones() as usize == SMALL {
+                        // Full: grow, handing the set the children in order.
+                        let set: FuturesUnordered<Slot<C>> =
+                            slots.iter_mut().filter_map(Option::take).collect();
+                        set.push(slot);
+                        *self = Running::Many(set);
+                        return;
+                    }
+                    top = compact(slots, occupied, to_poll);
                 }
-                let set: FuturesUnordered<Slot<C>> =
-                    slots.iter_mut().filter_map(Option::take).collect();
-                set.push(slot);
-                *self = Running::Many(set);
+                slots[top] = Some(slot);
+                *occupied |= 1 << top;
+                *to_poll |= 1 << top;
             }
             Running::Many(set) => set.push(slot),
         }
     }
 
     /// Start of a group poll: in small mode, every child is due a poll.
+    #[inline]
     pub(crate) fn begin_poll(&mut self) {
         if let Running::Small {
             occupied, to_poll, ..
@@ -131,6 +145,7 @@ where
     C: Future<Output = Result<T, E>> + Unpin,
 {
     /// The next finished child, `Pending` if none is ready, `None` if empty.
+    #[inline]
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
@@ -146,12 +161,8 @@ where
                     return Poll::Ready(None);
                 }
                 while *to_poll != 0 {
-                    // Lowest push index first: children start in index order,
-                    // so this polls new children in the order they started.
-                    let i = (0..SMALL)
-                        .filter(|i| *to_poll & (1 << i) != 0)
-                        .min_by_key(|&i| slots[i].as_ref().map_or(usize::MAX, |slot| slot.index))
-                        .expect("to_poll is not empty");
+                    // Lowest slot = lowest push index = earliest start: FIFO.
+                    let i = to_poll.trailing_zeros() as usize;
                     *to_poll &= !(1 << i);
                     let slot = slots[i].as_mut().expect("to_poll ⊆ occupied");
                     if let Poll::Ready(out) = Pin::new(slot).poll(cx) {
@@ -164,4 +175,23 @@ where
             }
         }
     }
+}
+
+/// Moves the occupied slots down to `0..len`, keeping their order and their
+/// `to_poll` marks; returns `len`, the first free slot.
+fn compact<C>(slots: &mut [Option<Slot<C>>; SMALL], occupied: &mut u8, to_poll: &mut u8) -> usize {
+    let (mut len, mut packed_occupied, mut packed_to_poll) = (0, 0u8, 0u8);
+    for i in 0..SMALL {
+        if *occupied & (1 << i) != 0 {
+            slots.swap(len, i);
+            packed_occupied |= 1 << len;
+            if *to_poll & (1 << i) != 0 {
+                packed_to_poll |= 1 << len;
+            }
+            len += 1;
+        }
+    }
+    *occupied = packed_occupied;
+    *to_poll = packed_to_poll;
+    len
 }

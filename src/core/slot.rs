@@ -33,6 +33,7 @@ pub(crate) struct Slot<C> {
 }
 
 impl<C> Slot<C> {
+    #[inline]
     pub(crate) fn new(index: usize, child: C, permit: Option<SemaphoreGuardArc>) -> Self {
         Slot {
             index,
@@ -42,6 +43,7 @@ impl<C> Slot<C> {
     }
 
     /// Drops the child (and its permit) in place, for teardown.
+    #[inline]
     pub(crate) fn drop_child(&mut self) {
         self.permit = None;
         // Move the child out before dropping it: if its `Drop` panics, the
@@ -62,6 +64,7 @@ where
 {
     type Output = (usize, Outcome<T, E>);
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
         let child = this
