@@ -9,20 +9,22 @@ use proptest::prelude::*;
 use crate::model::{ChildSpec, Mode, Op, Parent, Script, Step, MAX_TEMPLATES, SLOTS};
 
 pub fn step() -> impl Strategy<Value = Step> {
+    // Terminal steps (`Ok`, `Err`, `Panic`) are kept rare enough that most
+    // children live through several polls.
     prop_oneof![
         3 => Just(Step::Ok),
         2 => Just(Step::Err),
         1 => Just(Step::Panic),
-        2 => Just(Step::SelfWake),
-        3 => (0..SLOTS as u8).prop_map(Step::Slot),
-        1 => (0..MAX_TEMPLATES as u8).prop_map(Step::Push),
-        2 => Just(Step::AwaitToken),
-        2 => (1u8..=4).prop_map(Step::Yield),
+        4 => Just(Step::SelfWake),
+        10 => (0..SLOTS as u8).prop_map(Step::Slot),
+        3 => (0..MAX_TEMPLATES as u8).prop_map(Step::Push),
+        4 => Just(Step::AwaitToken),
+        6 => (1u8..=4).prop_map(Step::Yield),
     ]
 }
 
 pub fn child_spec() -> impl Strategy<Value = ChildSpec> {
-    (vec(step(), 0..6), prop::bool::weighted(0.08))
+    (vec(step(), 0..8), prop::bool::weighted(0.06))
         .prop_map(|(steps, drop_panics)| ChildSpec { steps, drop_panics })
 }
 
@@ -60,7 +62,7 @@ pub fn script() -> impl Strategy<Value = Script> {
             1 => Just(Parent::Fired),
         ],
         vec(child_spec(), 0..10),
-        vec(op(), 0..40),
+        vec(op(), 0..48),
     )
         .prop_map(
             |(mode, drain, catch_panics, limit, semaphore, trigger, parent, children, ops)| {
