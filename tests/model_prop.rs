@@ -31,11 +31,11 @@ proptest! {
     #![proptest_config(config())]
 
     /// Every invariant of the model holds for random scripts.
-    /// (Tolerating only the open bug `KNOWN_BUG_FIFO_GROW`, which
-    /// `regression_queued_children_start_fifo_when_the_set_grows` holds.)
+    /// (Strict: no crate bug is open. While one is, use `run_tolerant` here
+    /// and in the fuzz target, and hold the bug with a regression test.)
     #[test]
     fn random_scripts_keep_every_invariant(script in strategy::script()) {
-        if let Err(e) = run_tolerant(&script) {
+        if let Err(e) = run(&script) {
             prop_assert!(false, "{}", e);
         }
     }
@@ -171,14 +171,14 @@ fn regression_drain_does_not_start_a_sibling_pushed_in_the_failing_poll() {
     );
 }
 
-/// Regression (open crate bug found by the model, SPEC: `push` "starts (is
+/// Regression (crate bug found by the model, SPEC: `push` "starts (is
 /// polled) ... else waits FIFO in the queue", and "queued children start
-/// FIFO"; fails until `src/` is fixed): the inline in-flight set
-/// (`src/core/running.rs`) grows into a `FuturesUnordered` by moving its slots
+/// FIFO"; fixed in `395a31d`): the inline in-flight set
+/// (`src/core/running.rs`) grew into a `FuturesUnordered` by moving its slots
 /// in slot order rather than push-index order. With a shared semaphore every
 /// start goes through the queue; a freed low slot refilled by a later child,
-/// then a fifth child, makes the later child poll first while earlier queued
-/// children that already left the queue are still unpolled.
+/// then a fifth child, made the later child poll first while earlier queued
+/// children that had already left the queue were still unpolled.
 #[test]
 fn regression_queued_children_start_fifo_when_the_set_grows() {
     let mut failures = Vec::new();

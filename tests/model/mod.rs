@@ -1125,18 +1125,19 @@ pub fn run(script: &Script) -> Result<Stats, String> {
     run_with(script, true)
 }
 
-/// [`run`], but tolerating the crate bugs found and not yet fixed (today
-/// only [`KNOWN_BUG_FIFO_GROW`]), so the random search and the fuzzer keep
-/// looking for new ones while the regression tests hold the known ones.
+/// [`run`], but tolerating a crate bug found and not yet fixed, so that the
+/// random search and the fuzzer can keep looking for new ones while a
+/// regression test holds the known one. None is open today; it still
+/// tolerates [`KNOWN_BUG_FIFO_GROW`] (fixed) as the pattern for the next.
 pub fn run_tolerant(script: &Script) -> Result<Stats, String> {
     run_with(script, false)
 }
 
-/// Open crate bug found by this model: with more than 4 children in flight
-/// the inline set (`src/core/running.rs`) grows into a `FuturesUnordered` by
-/// moving its slots in *slot* order, not push-index order, so a child that
-/// left the queue later can be polled (started) before earlier ones that are
-/// still unpolled — seen with a shared semaphore (every start queues) and a
+/// Crate bug found by this model, fixed in `395a31d`: with more than 4
+/// children in flight the inline set (`src/core/running.rs`) grew into a
+/// `FuturesUnordered` by moving its slots in *slot* order, not push-index
+/// order, so a child that left the queue later could be polled (started)
+/// before earlier ones that were still unpolled — seen with a shared semaphore (every start queues) and a
 /// handle push. SPEC: `push` "starts (is polled) ... else waits FIFO in the
 /// queue"; quality bar "queued children start FIFO". Regression:
 /// `fifo_grow_cases` / `regression_queued_children_start_fifo_when_the_set_grows`.
