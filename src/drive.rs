@@ -17,7 +17,7 @@ use crate::{CancelReason, Panicked};
 
 /// Runs one poll of `core`'s frontend; if it unwinds, the group is finished
 /// (rule 7): everything left is dropped, then the original panic resumes.
-fn guarded<'a, T, E, K: Kind<'a, T, E>, R>(
+fn guarded<'a, T: 'a, E: 'a, K: Kind<'a, T, E>, R>(
     core: &mut Core<'a, T, E, K>,
     poll: impl FnOnce(&mut Core<'a, T, E, K>) -> R,
 ) -> R {
@@ -33,7 +33,7 @@ fn guarded<'a, T, E, K: Kind<'a, T, E>, R>(
 /// A child panicked in a group that stops on it (not `settle`): fire
 /// `Panicked`, then either unwind with the original payload or, with
 /// `catch_panics`, stop and return the error if this panic was the first reason.
-fn on_panic<'a, T, E, K: Kind<'a, T, E>>(
+fn on_panic<'a, T: 'a, E: 'a, K: Kind<'a, T, E>>(
     core: &mut Core<'a, T, E, K>,
     index: usize,
     payload: Payload,
@@ -55,11 +55,11 @@ pub(crate) struct Collect<'a, T, E, K: Kind<'a, T, E>> {
 
 // The frontends never pin their fields (children are boxed; values and errors
 // are only moved), so they are `Unpin` whatever `T` and `E` are.
-impl<'a, T, E, K: Kind<'a, T, E>> Unpin for Collect<'a, T, E, K> {}
-impl<'a, T, E, K: Kind<'a, T, E>> Unpin for Settle<'a, T, E, K> {}
-impl<'a, T, E, K: Kind<'a, T, E>> Unpin for IntoStream<'a, T, E, K> {}
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Unpin for Collect<'a, T, E, K> {}
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Unpin for Settle<'a, T, E, K> {}
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Unpin for IntoStream<'a, T, E, K> {}
 
-impl<'a, T, E, K: Kind<'a, T, E>> Collect<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Collect<'a, T, E, K> {
     pub(crate) fn new() -> Self {
         Collect {
             core: Core::new(),
@@ -129,7 +129,7 @@ pub(crate) struct Settle<'a, T, E, K: Kind<'a, T, E>> {
     results: Results<Result<T, E>>,
 }
 
-impl<'a, T, E, K: Kind<'a, T, E>> Future for Settle<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Future for Settle<'a, T, E, K> {
     type Output = Vec<Result<T, E>>;
 
     #[track_caller]
@@ -163,13 +163,13 @@ impl<'a, T, E, K: Kind<'a, T, E>> Future for Settle<'a, T, E, K> {
     }
 }
 
-impl<'a, T, E, K: Kind<'a, T, E>> FusedFuture for Settle<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> FusedFuture for Settle<'a, T, E, K> {
     fn is_terminated(&self) -> bool {
         self.core.is_done()
     }
 }
 
-impl<'a, T, E, K: Kind<'a, T, E>> fmt::Debug for Settle<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> fmt::Debug for Settle<'a, T, E, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Settle").field(&self.core).finish()
     }
@@ -183,7 +183,7 @@ pub(crate) struct IntoStream<'a, T, E, K: Kind<'a, T, E>> {
     done: bool,
 }
 
-impl<'a, T, E, K: Kind<'a, T, E>> Stream for IntoStream<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Stream for IntoStream<'a, T, E, K> {
     type Item = Result<T, E>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -221,13 +221,13 @@ impl<'a, T, E, K: Kind<'a, T, E>> Stream for IntoStream<'a, T, E, K> {
     }
 }
 
-impl<'a, T, E, K: Kind<'a, T, E>> FusedStream for IntoStream<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> FusedStream for IntoStream<'a, T, E, K> {
     fn is_terminated(&self) -> bool {
         self.done
     }
 }
 
-impl<'a, T, E, K: Kind<'a, T, E>> fmt::Debug for IntoStream<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> fmt::Debug for IntoStream<'a, T, E, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IntoStream")
             .field("core", &self.core)

@@ -613,7 +613,7 @@ macro_rules! group_api {
             }
         }
 
-        impl<'a, T, E> fmt::Debug for $Group<'a, T, E> {
+        impl<'a, T: 'a, E: 'a> fmt::Debug for $Group<'a, T, E> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 let core = &self.inner.core;
                 f.debug_struct(stringify!($Group))

@@ -14,7 +14,7 @@ macro_rules! handle_api {
         $Handle:ident, $Group:ident, $kind:ty, [$($send:tt)*]
     ) => {
         $(#[$attr])*
-        pub struct $Handle<'a, T, E> {
+        pub struct $Handle<'a, T: 'a, E: 'a> {
             inbox: Arc<Inbox<'a, T, E, $kind>>,
         }
 
@@ -139,13 +139,13 @@ macro_rules! handle_api {
             }
         }
 
-        impl<'a, T, E> Clone for $Handle<'a, T, E> {
+        impl<'a, T: 'a, E: 'a> Clone for $Handle<'a, T, E> {
             fn clone(&self) -> Self {
                 $Handle { inbox: self.inbox.clone() }
             }
         }
 
-        impl<'a, T, E> fmt::Debug for $Handle<'a, T, E> {
+        impl<'a, T: 'a, E: 'a> fmt::Debug for $Handle<'a, T, E> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.debug_struct(stringify!($Handle))
                     .field("pending_pushes", &self.inbox.len())

@@ -42,7 +42,7 @@ struct State<C> {
     closed: bool,
 }
 
-impl<'a, T, E, K: Kind<'a, T, E>> Inbox<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Inbox<'a, T, E, K> {
     pub(crate) fn new(token: CancelToken, closed: bool) -> Self {
         Inbox {
             state: Mutex::new(State {
@@ -144,7 +144,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Inbox<'a, T, E, K> {
     }
 }
 
-impl<'a, T, E, K: Kind<'a, T, E>> fmt::Debug for Inbox<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> fmt::Debug for Inbox<'a, T, E, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Inbox")
             .field("queued", &self.len())

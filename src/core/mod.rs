@@ -59,7 +59,7 @@ use async_lock::{futures::AcquireArc, Semaphore, SemaphoreGuardArc};
 use futures_core::Stream;
 
 pub(crate) use results::Results;
-pub(crate) use slot::{Outcome, Payload};
+pub(crate) use slot::{Outcome, Payload, Placeholder};
 
 use crate::inbox::{Inbox, IntoCancelled};
 use crate::kind::Kind;
@@ -85,7 +85,9 @@ pub(crate) enum Phase {
     Done,
 }
 
-pub(crate) struct Core<'a, T, E, K: Kind<'a, T, E>> {
+// Written out, not inferred, because the `Drop` impl must repeat them.
+#[allow(explicit_outlives_requirements)]
+pub(crate) struct Core<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> {
     running: Running<K::Child>,
     queue: VecDeque<(usize, K::Child)>,
     sources: VecDeque<K::Source>,
@@ -113,7 +115,7 @@ pub(crate) struct Core<'a, T, E, K: Kind<'a, T, E>> {
     pub(crate) dropped: Option<Vec<usize>>,
 }
 
-impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     pub(crate) fn new() -> Self {
         Core {
             running: Running::new(),
@@ -206,7 +208,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             .running
             .take_all()
             .into_iter()
-            .filter_map(|mut slot| Some((slot.index, slot.take_child()?)))
+            .map(|mut slot| (slot.index, slot.take_child()))
             .collect();
         back.sort_by_key(|(index, _)| *index);
         for child in back.into_iter().rev() {
@@ -251,7 +253,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             && self.waker.is_none();
         if direct {
             let index = self.next_index();
-            self.running.push(Slot::new(index, child, None));
+            self.running.push(Slot::new(index, child));
         } else {
             self.push_slow(child);
         }
@@ -286,7 +288,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     pub(crate) fn start_reserved(&mut self, child: K::Child, permit: Option<SemaphoreGuardArc>) {
         let index = self.next_index();
-        self.running.push(Slot::new(index, child, permit));
+        self.start(index, child, permit);
         self.wake();
     }
 
@@ -314,7 +316,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     #[inline]
     fn accept(&mut self, index: usize, child: K::Child) {
         if self.queue.is_empty() && self.semaphore.is_none() && self.has_slot() {
-            self.running.push(Slot::new(index, child, None));
+            self.running.push(Slot::new(index, child));
         } else {
             self.queue.push_back((index, child));
         }
@@ -583,15 +585,24 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                 return;
             };
             if let Some((index, child)) = self.queue.pop_front() {
-                self.running.push(Slot::new(index, child, permit));
+                self.start(index, child, permit);
             } else if let Some(child) = self.pull(cx) {
                 self.pulls_left -= 1;
                 let index = self.next_index();
-                self.running.push(Slot::new(index, child, permit));
+                self.start(index, child, permit);
             } else {
                 return; // sources pending or exhausted; `permit` goes back
             }
         }
+    }
+
+    /// Puts a child in flight, with its semaphore permit if it took one.
+    fn start(&mut self, index: usize, child: K::Child, permit: Option<SemaphoreGuardArc>) {
+        let child = match permit {
+            Some(permit) => K::with_permit(child, permit),
+            None => child,
+        };
+        self.running.push(Slot::new(index, child));
     }
 
     fn poll_permit(&mut self, cx: &mut Context<'_>) -> Poll<Option<SemaphoreGuardArc>> {
@@ -717,7 +728,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 }
 
-impl<'a, T, E, K: Kind<'a, T, E>> Drop for Core<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Drop for Core<'a, T, E, K> {
     fn drop(&mut self) {
         if self.phase == Phase::Done {
             return;
@@ -732,7 +743,7 @@ impl<'a, T, E, K: Kind<'a, T, E>> Drop for Core<'a, T, E, K> {
     }
 }
 
-impl<'a, T, E, K: Kind<'a, T, E>> fmt::Debug for Core<'a, T, E, K> {
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> fmt::Debug for Core<'a, T, E, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Core")
             .field("in_flight", &self.in_flight())

@@ -68,26 +68,43 @@ impl<C: Unpin> Running<C> {
 
     #[inline]
     pub(crate) fn push(&mut self, slot: Slot<C>) {
+        if let Running::Small {
+            slots,
+            occupied,
+            to_poll,
+        } = self
+        {
+            // Slots stay in start order (= push index order) from slot 0 up:
+            // the new child goes above the highest occupied slot.
+            let top = (u8::BITS - occupied.leading_zeros()) as usize;
+            if top < SMALL {
+                slots[top] = Some(slot);
+                *occupied |= 1 << top;
+                *to_poll |= 1 << top;
+                return;
+            }
+        }
+        self.push_slow(slot);
+    }
+
+    /// `push` when the top inline slot is taken (compact or grow), or in the
+    /// `FuturesUnordered`.
+    fn push_slow(&mut self, slot: Slot<C>) {
         match self {
             Running::Small {
                 slots,
                 occupied,
                 to_poll,
             } => {
-                // Slots stay in start order (= push index order) from slot 0 up:
-                // the new child goes above the highest occupied slot.
-                let mut top = (u8::BITS - occupied.leading_zeros()) as usize;
-                if top == SMALL {
-                    if occupied.count_ones() as usize == SMALL {
-                        // Full: grow, handing the set the children in order.
-                        let set: FuturesUnordered<Slot<C>> =
-                            slots.iter_mut().filter_map(Option::take).collect();
-                        set.push(slot);
-                        *self = Running::Many(set);
-                        return;
-                    }
-                    top = compact(slots, occupied, to_poll);
+                if occupied.count_ones() as usize == SMALL {
+                    // Full: grow, handing the set the children in order.
+                    let set: FuturesUnordered<Slot<C>> =
+                        slots.iter_mut().filter_map(Option::take).collect();
+                    set.push(slot);
+                    *self = Running::Many(set);
+                    return;
                 }
+                let top = compact(slots, occupied, to_poll);
                 slots[top] = Some(slot);
                 *occupied |= 1 << top;
                 *to_poll |= 1 << top;
@@ -142,7 +159,7 @@ impl<C: Unpin> Running<C> {
 
 impl<T, E, C> Running<C>
 where
-    C: Future<Output = Result<T, E>> + Unpin,
+    C: Future<Output = Result<T, E>> + Unpin + super::slot::Placeholder,
 {
     /// The next finished child, `Pending` if none is ready, `None` if empty.
     #[inline]

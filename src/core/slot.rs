@@ -6,8 +6,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use async_lock::SemaphoreGuardArc;
-
 /// A panic payload, as `catch_unwind` gives it.
 pub(crate) type Payload = Box<dyn Any + Send>;
 
@@ -19,8 +17,8 @@ pub(crate) enum Outcome<T, E> {
     Panic(Payload),
 }
 
-/// A child in flight: its push index, the child itself, and the semaphore
-/// permit it holds (if the group has a shared semaphore).
+/// A child in flight: its push index and the child itself (which, in a group
+/// with a shared semaphore, holds its permit: see `Kind::with_permit`).
 ///
 /// The child is dropped *here*, as soon as it is `Ready` (or panicked), not
 /// later by `FuturesUnordered`: that releases its permit before the next child
@@ -28,49 +26,48 @@ pub(crate) enum Outcome<T, E> {
 /// stays consistent.
 pub(crate) struct Slot<C> {
     pub(crate) index: usize,
-    child: Option<C>,
-    permit: Option<SemaphoreGuardArc>,
+    /// After the child is dropped, a placeholder that allocates nothing
+    /// ([`Placeholder`]): no `Option` here keeps the slot at 24 bytes and
+    /// lets `FuturesUnordered` use the box's niche for its own `Option`.
+    child: C,
 }
 
-impl<C> Slot<C> {
+/// A boxed child type that can stand in for a dropped child without
+/// allocating (a box of a zero-sized future).
+pub(crate) trait Placeholder {
+    fn placeholder() -> Self;
+}
+
+impl<C: Placeholder> Slot<C> {
     #[inline]
-    pub(crate) fn new(index: usize, child: C, permit: Option<SemaphoreGuardArc>) -> Self {
-        Slot {
-            index,
-            child: Some(child),
-            permit,
-        }
+    pub(crate) fn new(index: usize, child: C) -> Self {
+        Slot { index, child }
     }
 
     /// Drops the child (and its permit) in place, for teardown.
     #[inline]
     pub(crate) fn drop_child(&mut self) {
-        self.permit = None;
         // Move the child out before dropping it: if its `Drop` panics, the
         // slot is already empty and can never drop it a second time.
-        drop(self.child.take());
+        drop(std::mem::replace(&mut self.child, C::placeholder()));
     }
 
-    /// Takes the child out (unstarted), handing the permit back.
-    pub(crate) fn take_child(&mut self) -> Option<C> {
-        self.permit = None;
-        self.child.take()
+    /// Takes the child out (unstarted).
+    pub(crate) fn take_child(&mut self) -> C {
+        std::mem::replace(&mut self.child, C::placeholder())
     }
 }
 
 impl<T, E, C> Future for Slot<C>
 where
-    C: Future<Output = Result<T, E>> + Unpin,
+    C: Future<Output = Result<T, E>> + Unpin + Placeholder,
 {
     type Output = (usize, Outcome<T, E>);
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let child = this
-            .child
-            .as_mut()
-            .expect("trygroup bug: a finished child was polled");
+        let child = &mut this.child;
         let outcome = match catch_unwind(AssertUnwindSafe(|| Pin::new(child).poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(Ok(value))) => Outcome::Ok(value),
