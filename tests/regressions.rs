@@ -75,3 +75,26 @@ fn a_child_started_mid_poll_in_the_inline_set_is_polled_at_once() {
 }
 
 use std::future::Future;
+
+// The strict executor must itself catch what it is for: a future that
+// returns `Pending` without arranging a wake-up fails the test.
+#[test]
+fn the_strict_executor_fails_on_a_lost_wake_up() {
+    let lost = std::panic::catch_unwind(|| {
+        strict_block_on_within(
+            std::future::poll_fn(|_| std::task::Poll::<()>::Pending),
+            std::time::Duration::from_millis(50),
+        )
+    });
+    assert!(lost.is_err(), "a never-woken pending future must fail");
+    // And a group whose children wake it from another thread passes.
+    let mut group = TryGroup::<u8, ()>::new();
+    for i in 0..8u8 {
+        group.push(async move {
+            let (tx, rx) = futures::channel::oneshot::channel();
+            std::thread::spawn(move || tx.send(i).unwrap());
+            Ok(rx.await.unwrap())
+        });
+    }
+    assert_eq!(strict_block_on(group), Ok((0..8).collect()));
+}

@@ -131,7 +131,57 @@ pub async fn yield_times(n: usize) {
     }
 }
 
-/// Runs `make()` to completion on every executor the crate supports:
+/// A strict executor: polls only after a real wake (never spuriously), and
+/// fails the test on a lost wake-up, i.e. when the future is pending and
+/// nothing wakes it within 10 s.
+pub fn strict_block_on<F: Future>(fut: F) -> F::Output {
+    strict_block_on_within(fut, std::time::Duration::from_secs(10))
+}
+
+/// [`strict_block_on`] with the time after which a missing wake-up fails.
+pub fn strict_block_on_within<F: Future>(fut: F, patience: std::time::Duration) -> F::Output {
+    use std::sync::Condvar;
+    use std::time::Instant;
+
+    #[derive(Default)]
+    struct Signal {
+        woken: Mutex<bool>,
+        cv: Condvar,
+    }
+    impl std::task::Wake for Signal {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+        fn wake_by_ref(self: &Arc<Self>) {
+            *self.woken.lock().unwrap() = true;
+            self.cv.notify_one();
+        }
+    }
+
+    let signal = Arc::new(Signal::default());
+    let waker = std::task::Waker::from(signal.clone());
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+        let deadline = Instant::now() + patience;
+        let mut woken = signal.woken.lock().unwrap();
+        while !*woken {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "lost wake-up: the future is pending and nothing woke it"
+            );
+            woken = signal.cv.wait_timeout(woken, left).unwrap().0;
+        }
+        *woken = false;
+    }
+}
+
+/// Runs `make()` to completion on every executor the crate supports (and
+/// first on [`strict_block_on`]):
 /// `futures::executor::block_on`, `pollster`, smol, async-std, tokio
 /// current-thread and tokio multi-thread.
 pub fn on_every_executor<F, M>(make: M)
@@ -139,6 +189,7 @@ where
     M: Fn() -> F,
     F: Future<Output = ()>,
 {
+    strict_block_on(make());
     futures::executor::block_on(make());
     pollster::block_on(make());
     tokio::runtime::Builder::new_current_thread()
