@@ -60,9 +60,10 @@
 //!    A group whose `poll` unwound is finished too.
 //! 7. A panic in a child's `Drop`, a lazy source or a trigger propagates, but
 //!    every other child is still dropped exactly once.
-//! 8. One poll does a bounded amount of work (at most 128 completions and 128
-//!    lazy pulls), then the group wakes itself and returns `Pending`, so a
-//!    million always-ready children never hog the executor thread.
+//! 8. One poll does a bounded amount of work (at most 128 completions or
+//!    batches of handle pushes taken in, and 128 lazy pulls), then the group
+//!    wakes itself and returns `Pending`, so a million always-ready children
+//!    never hog the executor thread.
 //!
 //! # Runtime support
 //!
