@@ -78,9 +78,7 @@ impl<C: Unpin> Running<C> {
             // the new child goes above the highest occupied slot.
             let top = (u8::BITS - occupied.leading_zeros()) as usize;
             if top < SMALL {
-                slots[top] = Some(slot);
-                *occupied |= 1 << top;
-                *to_poll |= 1 << top;
+                fill(slots, occupied, to_poll, top, slot);
                 return;
             }
         }
@@ -105,9 +103,7 @@ impl<C: Unpin> Running<C> {
                     return;
                 }
                 let top = compact(slots, occupied, to_poll);
-                slots[top] = Some(slot);
-                *occupied |= 1 << top;
-                *to_poll |= 1 << top;
+                fill(slots, occupied, to_poll, top, slot);
             }
             Running::Many(set) => set.push(slot),
         }
@@ -192,6 +188,20 @@ where
             }
         }
     }
+}
+
+/// Puts a newly started child in the free slot `i`, due a poll at once.
+#[inline]
+fn fill<C>(
+    slots: &mut [Option<Slot<C>>; SMALL],
+    occupied: &mut u8,
+    to_poll: &mut u8,
+    i: usize,
+    slot: Slot<C>,
+) {
+    slots[i] = Some(slot);
+    *occupied |= 1 << i;
+    *to_poll |= 1 << i;
 }
 
 /// Moves the occupied slots down to `0..len`, keeping their order and their
