@@ -14,14 +14,14 @@
 //! * A child gets its index when the group *accepts* it: direct pushes at once,
 //!   lazy pulls when pulled, handle pushes when the group takes them out of the
 //!   [`Inbox`] at its next poll.
-//! * An accepted child goes straight in flight (into `running`: a few
-//!   inline slots, then a `FuturesUnordered`, see [`running`]) when a slot is free and nobody is queued ahead of it;
-//!   else it waits in `queue`, FIFO. With a shared semaphore every start goes
+//! * An accepted child goes straight in flight (into `running`: a few inline
+//!   slots, then a `FuturesUnordered`, see [`running`]) when a slot is free
+//!   and nobody is queued ahead of it; else it waits in `queue`, FIFO. With a shared semaphore every start goes
 //!   through the queue, because permits are only taken while the group is
 //!   polled.
 //! * Who wakes whom: children wake `running`, which wakes the group's task;
-//!   handle pushes and `Handle::cancel` wake the inbox's `AtomicWaker`, which
-//!   the group registers at every poll; triggers, sources and the semaphore
+//!   handle pushes and `Handle::cancel` wake the inbox's waker cell, which the
+//!   group registers at every poll (a group without handles has no inbox); triggers, sources and the semaphore
 //!   wait are polled with the group's own context. A finished child frees its
 //!   slot (and permit) inside the same poll, and [`Core::refill`] starts the
 //!   next one there and then: no extra wake from outside is needed.
@@ -39,7 +39,7 @@
 //!   token (if one was made) carries the same value.
 //! * Outside `Phase::Running`, nothing is accepted or started.
 //! * Every child is dropped exactly once: by its slot when it finishes, or by
-//!   [`drop_each`] / [`Core::teardown`], which catch a panicking `Drop` so the
+//!   [`drop_each`] / `Core::teardown_into`, which catch a panicking `Drop` so the
 //!   rest are still dropped, and re-raise the first such panic afterwards.
 
 mod results;
