@@ -70,7 +70,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Collect<'a, T, E, K> {
 
     pub(crate) fn into_settle(self) -> Settle<'a, T, E, K> {
         let mut core = self.core;
-        core.dropped = Some(Vec::new());
+        core.track_dropped();
         Settle {
             core,
             results: Results::new(),
@@ -155,7 +155,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Future for Settle<'a, T, E, K> {
                 }
             }
             let reason = core.finish();
-            for index in core.dropped.take().unwrap_or_default() {
+            for index in core.take_dropped() {
                 results.store(index, Err(core.cancelled_error(reason)));
             }
             Poll::Ready(std::mem::take(results).into_vec(core.accepted()))

@@ -89,18 +89,17 @@ pub(crate) enum Phase {
 #[allow(explicit_outlives_requirements)]
 pub(crate) struct Core<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> {
     running: Running<K::Child>,
-    queue: VecDeque<(usize, K::Child)>,
-    sources: VecDeque<K::Source>,
-    triggers: Vec<(CancelReason, K::Trigger)>,
-    token: OnceCell<CancelToken>,
-    inbox: OnceCell<Arc<Inbox<'a, T, E, K>>>,
+    next_index: usize,
+    limit: Option<usize>,
     /// The waker of the last poll: woken by `push`/`set_limit` between polls,
     /// and registered in an inbox created after the group was polled.
     waker: Option<Waker>,
-    limit: Option<usize>,
-    semaphore: Option<StdArc<Semaphore>>,
-    acquiring: Option<Pin<Box<AcquireArc>>>,
-    next_index: usize,
+    token: OnceCell<CancelToken>,
+    inbox: OnceCell<Arc<Inbox<'a, T, E, K>>>,
+    /// Everything only some groups use, made on first use: `None` keeps a
+    /// plain group small to move and cheap to drop, and lets one check say
+    /// "no queue, no sources, no triggers, no semaphore".
+    extras: Option<Box<Extras<'a, T, E, K>>>,
     reason: Option<CancelReason>,
     phase: Phase,
     late_cancels_seen: usize,
@@ -111,24 +110,43 @@ pub(crate) struct Core<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> {
     pub(crate) drain_on_error: bool,
     pub(crate) panicked_into: Option<fn(Panicked) -> E>,
     pub(crate) cancelled_into: Option<IntoCancelled<E>>,
+}
+
+/// The parts of a group that only a limit, a shared semaphore, lazy sources,
+/// triggers or `settle` need.
+struct Extras<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> {
+    queue: VecDeque<(usize, K::Child)>,
+    sources: VecDeque<K::Source>,
+    triggers: Vec<(CancelReason, K::Trigger)>,
+    semaphore: Option<StdArc<Semaphore>>,
+    acquiring: Option<Pin<Box<AcquireArc>>>,
     /// `settle` mode: the indices of children dropped unfinished.
-    pub(crate) dropped: Option<Vec<usize>>,
+    dropped: Option<Vec<usize>>,
+}
+
+impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Default for Extras<'a, T, E, K> {
+    fn default() -> Self {
+        Extras {
+            queue: VecDeque::new(),
+            sources: VecDeque::new(),
+            triggers: Vec::new(),
+            semaphore: None,
+            acquiring: None,
+            dropped: None,
+        }
+    }
 }
 
 impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     pub(crate) fn new() -> Self {
         Core {
             running: Running::new(),
-            queue: VecDeque::new(),
-            sources: VecDeque::new(),
-            triggers: Vec::new(),
+            next_index: 0,
+            limit: None,
+            waker: None,
             token: OnceCell::new(),
             inbox: OnceCell::new(),
-            waker: None,
-            limit: None,
-            semaphore: None,
-            acquiring: None,
-            next_index: 0,
+            extras: None,
             reason: None,
             phase: Phase::Running,
             late_cancels_seen: 0,
@@ -138,8 +156,43 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             drain_on_error: false,
             panicked_into: None,
             cancelled_into: None,
-            dropped: None,
         }
+    }
+
+    /// The extras, made now if this is their first use.
+    fn extras(&mut self) -> &mut Extras<'a, T, E, K> {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    #[inline]
+    fn queue_is_empty(&self) -> bool {
+        self.extras.as_ref().is_none_or(|x| x.queue.is_empty())
+    }
+
+    #[inline]
+    fn has_semaphore(&self) -> bool {
+        self.extras.as_ref().is_some_and(|x| x.semaphore.is_some())
+    }
+
+    /// Neither queued children nor lazy sources: nothing to refill from.
+    #[inline]
+    fn nothing_waiting(&self) -> bool {
+        self.extras
+            .as_ref()
+            .is_none_or(|x| x.queue.is_empty() && x.sources.is_empty())
+    }
+
+    /// `settle` mode: remember which children are dropped unfinished.
+    pub(crate) fn track_dropped(&mut self) {
+        self.extras().dropped = Some(Vec::new());
+    }
+
+    /// The indices of children dropped unfinished (`settle` mode).
+    pub(crate) fn take_dropped(&mut self) -> Vec<usize> {
+        self.extras
+            .as_mut()
+            .and_then(|x| x.dropped.take())
+            .unwrap_or_default()
     }
 
     // ---- accessors -------------------------------------------------------
@@ -180,7 +233,8 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     pub(crate) fn queued(&self) -> usize {
-        self.queue.len() + self.inbox.get().map_or(0, |inbox| inbox.len())
+        self.extras.as_ref().map_or(0, |x| x.queue.len())
+            + self.inbox.get().map_or(0, |inbox| inbox.len())
     }
 
     /// How many children were accepted so far (the next push index).
@@ -201,7 +255,6 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     pub(crate) fn set_semaphore(&mut self, semaphore: StdArc<Semaphore>) {
-        self.semaphore = Some(semaphore);
         // Children accepted so far went in flight without a permit; send them
         // back to the queue so each takes one when the group is polled.
         let mut back: Vec<(usize, K::Child)> = self
@@ -211,14 +264,16 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             .map(|mut slot| (slot.index, slot.take_child()))
             .collect();
         back.sort_by_key(|(index, _)| *index);
+        let extras = self.extras();
+        extras.semaphore = Some(semaphore);
         for child in back.into_iter().rev() {
-            self.queue.push_front(child);
+            extras.queue.push_front(child);
         }
     }
 
     pub(crate) fn add_trigger(&mut self, reason: CancelReason, trigger: K::Trigger) {
         if self.phase != Phase::Done {
-            self.triggers.push((reason, trigger));
+            self.extras().triggers.push((reason, trigger));
         }
     }
 
@@ -248,8 +303,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             && self.reason.is_none()
             && self.token.get().is_none()
             && self.limit.is_none()
-            && self.semaphore.is_none()
-            && self.queue.is_empty()
+            && self.extras.is_none()
             && self.waker.is_none();
         if direct {
             let index = self.next_index();
@@ -275,12 +329,12 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     pub(crate) fn try_reserve(&mut self) -> Option<Option<SemaphoreGuardArc>> {
         let idle = self.open()
             && self.has_slot()
-            && self.queue.is_empty()
+            && self.queue_is_empty()
             && self.inbox.get().is_none_or(|inbox| inbox.len() == 0);
         if !idle {
             return None;
         }
-        match &self.semaphore {
+        match self.extras.as_ref().and_then(|x| x.semaphore.as_ref()) {
             None => Some(None),
             Some(semaphore) => semaphore.try_acquire_arc().map(Some),
         }
@@ -296,7 +350,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     pub(crate) fn feed(&mut self, source: K::Source) {
         self.assert_not_done("feed");
         if self.open() {
-            self.sources.push_back(source);
+            self.extras().sources.push_back(source);
             self.wake();
         }
     }
@@ -315,10 +369,10 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     #[inline]
     fn accept(&mut self, index: usize, child: K::Child) {
-        if self.queue.is_empty() && self.semaphore.is_none() && self.has_slot() {
+        if self.queue_is_empty() && !self.has_semaphore() && self.has_slot() {
             self.running.push(Slot::new(index, child));
         } else {
-            self.queue.push_back((index, child));
+            self.extras().queue.push_back((index, child));
         }
     }
 
@@ -381,20 +435,25 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             .unwrap_or_default();
         for child in late {
             let index = self.next_index();
-            self.queue.push_back((index, child));
+            self.extras().queue.push_back((index, child));
         }
         self.phase = Phase::Draining;
         let mut panic = None;
-        self.acquiring = None;
-        let queue = std::mem::take(&mut self.queue);
-        drop_each(
-            queue.into_iter().map(|(index, child)| {
-                self.note_dropped(index);
-                child
-            }),
-            &mut panic,
-        );
-        drop_each(std::mem::take(&mut self.sources), &mut panic);
+        if let Some(extras) = &mut self.extras {
+            extras.acquiring = None;
+            let queue = std::mem::take(&mut extras.queue);
+            let dropped = &mut extras.dropped;
+            drop_each(
+                queue.into_iter().map(|(index, child)| {
+                    if let Some(dropped) = dropped {
+                        dropped.push(index);
+                    }
+                    child
+                }),
+                &mut panic,
+            );
+            drop_each(std::mem::take(&mut extras.sources), &mut panic);
+        }
         if !self.drain_on_error || self.running.is_empty() {
             self.cut_short_into(&mut panic);
         }
@@ -403,9 +462,9 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     /// Ends a drain (or a stop) at once: drops every in-flight child.
     fn cut_short_into(&mut self, panic: &mut Option<Payload>) {
-        let dropped = &mut self.dropped;
+        let mut dropped = self.extras.as_mut().and_then(|x| x.dropped.as_mut());
         self.running.for_each(|slot| {
-            if let Some(dropped) = dropped {
+            if let Some(dropped) = &mut dropped {
                 dropped.push(slot.index);
             }
             catch(|| slot.drop_child(), panic);
@@ -416,13 +475,9 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     fn end_into(&mut self, panic: &mut Option<Payload>) {
         self.phase = Phase::Ended;
-        self.acquiring = None;
-        drop_each(std::mem::take(&mut self.triggers), panic);
-    }
-
-    fn note_dropped(&mut self, index: usize) {
-        if let Some(dropped) = &mut self.dropped {
-            dropped.push(index);
+        if let Some(extras) = &mut self.extras {
+            extras.acquiring = None;
+            drop_each(std::mem::take(&mut extras.triggers), panic);
         }
     }
 
@@ -478,12 +533,10 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         self.completions_left = BUDGET;
         self.pulls_left = BUDGET;
         self.running.begin_poll();
-        let quiet = self.inbox.get().is_none()
+        let quiet = self.extras.is_none()
+            && self.inbox.get().is_none()
             && self.token.get().is_none()
-            && self.reason.is_none()
-            && self.triggers.is_empty()
-            && self.queue.is_empty()
-            && self.sources.is_empty();
+            && self.reason.is_none();
         if !quiet {
             self.begin_poll_slow(cx);
         }
@@ -520,9 +573,12 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             }
         }
         let mut i = 0;
-        while i < self.triggers.len() {
-            if Pin::new(&mut self.triggers[i].1).poll(cx).is_ready() {
-                let (reason, trigger) = self.triggers.swap_remove(i);
+        while let Some(triggers) = self.extras.as_mut().map(|x| &mut x.triggers) {
+            let Some((_, trigger)) = triggers.get_mut(i) else {
+                break;
+            };
+            if Pin::new(trigger).poll(cx).is_ready() {
+                let (reason, trigger) = triggers.swap_remove(i);
                 drop(trigger);
                 self.outside(reason);
             } else {
@@ -559,15 +615,15 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     /// Starts queued children, then lazy ones, while slots (and permits) allow.
     #[inline]
     fn refill(&mut self, cx: &mut Context<'_>) {
-        if !(self.queue.is_empty() && self.sources.is_empty()) {
+        if !self.nothing_waiting() {
             self.refill_slow(cx);
         }
     }
 
     fn refill_slow(&mut self, cx: &mut Context<'_>) {
         while self.phase == Phase::Running && self.has_slot() {
-            if self.queue.is_empty() {
-                if self.sources.is_empty() {
+            if self.queue_is_empty() {
+                if self.nothing_waiting() {
                     return;
                 }
                 // Handle pushes still in the inbox count as queued: they go
@@ -584,7 +640,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             let Poll::Ready(permit) = self.poll_permit(cx) else {
                 return;
             };
-            if let Some((index, child)) = self.queue.pop_front() {
+            if let Some((index, child)) = self.extras().queue.pop_front() {
                 self.start(index, child, permit);
             } else if let Some(child) = self.pull(cx) {
                 self.pulls_left -= 1;
@@ -606,28 +662,34 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     fn poll_permit(&mut self, cx: &mut Context<'_>) -> Poll<Option<SemaphoreGuardArc>> {
-        let Some(semaphore) = &self.semaphore else {
+        let Some(Extras {
+            semaphore: Some(semaphore),
+            acquiring,
+            ..
+        }) = self.extras.as_deref_mut()
+        else {
             return Poll::Ready(None);
         };
-        if self.acquiring.is_none() {
+        if acquiring.is_none() {
             if let Some(permit) = semaphore.try_acquire_arc() {
                 return Poll::Ready(Some(permit));
             }
-            self.acquiring = Some(Box::pin(semaphore.acquire_arc()));
+            *acquiring = Some(Box::pin(semaphore.acquire_arc()));
         }
-        let acquiring = self.acquiring.as_mut().expect("set above");
-        let permit = futures_core::ready!(acquiring.as_mut().poll(cx));
-        self.acquiring = None;
+        let waiting = acquiring.as_mut().expect("set above");
+        let permit = futures_core::ready!(waiting.as_mut().poll(cx));
+        *acquiring = None;
         Poll::Ready(Some(permit))
     }
 
     /// The next child from the first lazy source that has one.
     fn pull(&mut self, cx: &mut Context<'_>) -> Option<K::Child> {
+        let sources = &mut self.extras.as_mut()?.sources;
         let mut i = 0;
-        while i < self.sources.len() {
-            match Pin::new(&mut self.sources[i]).poll_next(cx) {
+        while i < sources.len() {
+            match Pin::new(&mut sources[i]).poll_next(cx) {
                 Poll::Ready(Some(child)) => return Some(child),
-                Poll::Ready(None) => drop(self.sources.remove(i)),
+                Poll::Ready(None) => drop(sources.remove(i)),
                 Poll::Pending => i += 1,
             }
         }
@@ -678,7 +740,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                     self.end_into(&mut panic);
                     rethrow(panic);
                 }
-                Phase::Running if self.queue.is_empty() && self.sources.is_empty() => {
+                Phase::Running if self.nothing_waiting() => {
                     let closed = self.inbox.get().is_none_or(|inbox| inbox.close_if_empty());
                     if closed {
                         let mut panic = None;
@@ -718,10 +780,12 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         if let Some(inbox) = self.inbox.get() {
             drop_each(inbox.close(), panic);
         }
-        self.acquiring = None;
-        drop_each(std::mem::take(&mut self.queue), panic);
-        drop_each(std::mem::take(&mut self.sources), panic);
-        drop_each(std::mem::take(&mut self.triggers), panic);
+        if let Some(extras) = &mut self.extras {
+            extras.acquiring = None;
+            drop_each(std::mem::take(&mut extras.queue), panic);
+            drop_each(std::mem::take(&mut extras.sources), panic);
+            drop_each(std::mem::take(&mut extras.triggers), panic);
+        }
         self.running
             .for_each(|slot| catch(|| slot.drop_child(), panic));
         self.running.clear();
@@ -748,7 +812,10 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> fmt::Debug for Core<'a, T, E, K> {
         f.debug_struct("Core")
             .field("in_flight", &self.in_flight())
             .field("queued", &self.queued())
-            .field("lazy_sources", &self.sources.len())
+            .field(
+                "lazy_sources",
+                &self.extras.as_ref().map_or(0, |x| x.sources.len()),
+            )
             .field("limit", &self.limit)
             .field("reason", &self.reason())
             .field("phase", &self.phase)
