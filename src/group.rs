@@ -132,6 +132,7 @@ macro_rules! group_api {
             /// assert_eq!(group.await, Ok(vec![10]));
             /// # });
             /// ```
+            #[inline(always)]
             #[track_caller]
             pub fn push<F>(&mut self, fut: F)
             where

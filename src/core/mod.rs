@@ -295,7 +295,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     /// `push`: accept `child`, or drop it unpolled if the group has stopped.
-    #[inline]
+    #[inline(always)]
     #[track_caller]
     pub(crate) fn push(&mut self, child: K::Child) {
         // The everyday case: a plain group, not polled yet.
@@ -533,11 +533,15 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         self.completions_left = BUDGET;
         self.pulls_left = BUDGET;
         self.running.begin_poll();
-        let quiet = self.extras.is_none()
-            && self.inbox.get().is_none()
+        // Only handles, a token, triggers or an early reason need a look at
+        // the outside world; a queue or lazy sources only need a refill.
+        let quiet = self.inbox.get().is_none()
             && self.token.get().is_none()
-            && self.reason.is_none();
-        if !quiet {
+            && self.reason.is_none()
+            && self.extras.as_ref().is_none_or(|x| x.triggers.is_empty());
+        if quiet {
+            self.refill(cx);
+        } else {
             self.begin_poll_slow(cx);
         }
     }
@@ -615,7 +619,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     /// Starts queued children, then lazy ones, while slots (and permits) allow.
     #[inline]
     fn refill(&mut self, cx: &mut Context<'_>) {
-        if !self.nothing_waiting() {
+        if !self.nothing_waiting() && self.has_slot() {
             self.refill_slow(cx);
         }
     }
@@ -653,6 +657,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     /// Puts a child in flight, with its semaphore permit if it took one.
+    #[inline]
     fn start(&mut self, index: usize, child: K::Child, permit: Option<SemaphoreGuardArc>) {
         let child = match permit {
             Some(permit) => K::with_permit(child, permit),
@@ -661,7 +666,17 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         self.running.push(Slot::new(index, child));
     }
 
+    /// A permit for the next start: `None` without a shared semaphore.
+    #[inline]
     fn poll_permit(&mut self, cx: &mut Context<'_>) -> Poll<Option<SemaphoreGuardArc>> {
+        if self.has_semaphore() {
+            self.poll_semaphore(cx)
+        } else {
+            Poll::Ready(None)
+        }
+    }
+
+    fn poll_semaphore(&mut self, cx: &mut Context<'_>) -> Poll<Option<SemaphoreGuardArc>> {
         let Some(Extras {
             semaphore: Some(semaphore),
             acquiring,
@@ -683,6 +698,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     /// The next child from the first lazy source that has one.
+    #[inline]
     fn pull(&mut self, cx: &mut Context<'_>) -> Option<K::Child> {
         let sources = &mut self.extras.as_mut()?.sources;
         let mut i = 0;

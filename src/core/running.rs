@@ -68,45 +68,46 @@ impl<C: Unpin> Running<C> {
 
     #[inline]
     pub(crate) fn push(&mut self, slot: Slot<C>) {
-        if let Running::Small {
-            slots,
-            occupied,
-            to_poll,
-        } = self
-        {
-            // Slots stay in start order (= push index order) from slot 0 up:
-            // the new child goes above the highest occupied slot.
-            let top = (u8::BITS - occupied.leading_zeros()) as usize;
-            if top < SMALL {
-                fill(slots, occupied, to_poll, top, slot);
-                return;
-            }
-        }
-        self.push_slow(slot);
-    }
-
-    /// `push` when the top inline slot is taken (compact or grow), or in the
-    /// `FuturesUnordered`.
-    fn push_slow(&mut self, slot: Slot<C>) {
         match self {
             Running::Small {
                 slots,
                 occupied,
                 to_poll,
             } => {
-                if occupied.count_ones() as usize == SMALL {
-                    // Full: grow, handing the set the children in order.
-                    let set: FuturesUnordered<Slot<C>> =
-                        slots.iter_mut().filter_map(Option::take).collect();
-                    set.push(slot);
-                    *self = Running::Many(set);
-                    return;
+                // Slots stay in start order (= push index order) from slot 0
+                // up: the new child goes above the highest occupied slot.
+                let top = (u8::BITS - occupied.leading_zeros()) as usize;
+                if top < SMALL {
+                    fill(slots, occupied, to_poll, top, slot);
+                } else {
+                    self.push_small_slow(slot);
                 }
-                let top = compact(slots, occupied, to_poll);
-                fill(slots, occupied, to_poll, top, slot);
             }
             Running::Many(set) => set.push(slot),
         }
+    }
+
+    /// `push` in small mode when the top inline slot is taken: compact the
+    /// slots, or grow into a `FuturesUnordered` if all are taken.
+    fn push_small_slow(&mut self, slot: Slot<C>) {
+        let Running::Small {
+            slots,
+            occupied,
+            to_poll,
+        } = self
+        else {
+            unreachable!("push_small_slow in many mode")
+        };
+        if occupied.count_ones() as usize == SMALL {
+            // Full: grow, handing the set the children in order.
+            let set: FuturesUnordered<Slot<C>> =
+                slots.iter_mut().filter_map(Option::take).collect();
+            set.push(slot);
+            *self = Running::Many(set);
+            return;
+        }
+        let top = compact(slots, occupied, to_poll);
+        fill(slots, occupied, to_poll, top, slot);
     }
 
     /// Start of a group poll: in small mode, every child is due a poll.
