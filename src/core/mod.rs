@@ -46,7 +46,7 @@ mod results;
 mod running;
 mod slot;
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
@@ -89,6 +89,11 @@ pub(crate) enum Phase {
 #[allow(explicit_outlives_requirements)]
 pub(crate) struct Core<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> {
     running: Running<K::Child>,
+    /// True while `push` may put a child straight in flight without looking
+    /// further: running, no reason, no token, no limit, no extras, never
+    /// parked. Cleared for good by the first of those (see `clear_plain`);
+    /// false is always safe, it only sends pushes down the general path.
+    plain: Cell<bool>,
     next_index: usize,
     limit: Option<usize>,
     /// The waker of the last poll: woken by `push`/`set_limit` between polls,
@@ -105,8 +110,6 @@ pub(crate) struct Core<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> {
     late_cancels_seen: usize,
     completions_left: u32,
     pulls_left: u32,
-    /// A child finished since the last refill.
-    slot_freed: bool,
     pub(crate) drain_on_error: bool,
     pub(crate) panicked_into: Option<fn(Panicked) -> E>,
     pub(crate) cancelled_into: Option<IntoCancelled<E>>,
@@ -141,6 +144,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     pub(crate) fn new() -> Self {
         Core {
             running: Running::new(),
+            plain: Cell::new(true),
             next_index: 0,
             limit: None,
             waker: None,
@@ -152,7 +156,6 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             late_cancels_seen: 0,
             completions_left: BUDGET,
             pulls_left: BUDGET,
-            slot_freed: false,
             drain_on_error: false,
             panicked_into: None,
             cancelled_into: None,
@@ -161,6 +164,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     /// The extras, made now if this is their first use.
     fn extras(&mut self) -> &mut Extras<'a, T, E, K> {
+        self.clear_plain();
         self.extras.get_or_insert_with(Box::default)
     }
 
@@ -198,7 +202,10 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     // ---- accessors -------------------------------------------------------
 
     pub(crate) fn token(&self) -> &CancelToken {
-        self.token.get_or_init(|| CancelToken::new(self.reason))
+        self.token.get_or_init(|| {
+            self.clear_plain();
+            CancelToken::new(self.reason)
+        })
     }
 
     pub(crate) fn inbox(&self) -> &Arc<Inbox<'a, T, E, K>> {
@@ -250,6 +257,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             limit != Some(0),
             "trygroup: a limit of 0 would never start a child; use None for no limit"
         );
+        self.clear_plain();
         self.limit = limit;
         self.wake();
     }
@@ -299,18 +307,36 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     #[track_caller]
     pub(crate) fn push(&mut self, child: K::Child) {
         // The everyday case: a plain group, not polled yet.
-        let direct = self.phase == Phase::Running
-            && self.reason.is_none()
-            && self.token.get().is_none()
-            && self.limit.is_none()
-            && self.extras.is_none()
-            && self.waker.is_none();
-        if direct {
+        debug_assert!(
+            !self.plain.get() || self.is_plain(),
+            "trygroup bug: stale `plain`"
+        );
+        if self.plain.get() {
             let index = self.next_index();
             self.running.push(Slot::new(index, child));
         } else {
             self.push_slow(child);
         }
+    }
+
+    /// What `plain` promises, checked in full.
+    fn is_plain(&self) -> bool {
+        self.phase == Phase::Running
+            && self.reason.is_none()
+            && self.token.get().is_none()
+            && self.limit.is_none()
+            && self.extras.is_none()
+            && self.waker.is_none()
+    }
+
+    #[inline]
+    fn clear_plain(&self) {
+        self.plain.set(false);
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        self.clear_plain();
+        self.phase = phase;
     }
 
     #[track_caller]
@@ -394,10 +420,12 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         }
         if let Some(token) = self.token.get() {
             if !token.fire(reason) {
+                self.clear_plain();
                 self.reason = token.reason();
                 return false;
             }
         }
+        self.clear_plain();
         self.reason = Some(reason);
         true
     }
@@ -437,7 +465,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             let index = self.next_index();
             self.extras().queue.push_back((index, child));
         }
-        self.phase = Phase::Draining;
+        self.set_phase(Phase::Draining);
         let mut panic = None;
         if let Some(extras) = &mut self.extras {
             extras.acquiring = None;
@@ -474,7 +502,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     fn end_into(&mut self, panic: &mut Option<Payload>) {
-        self.phase = Phase::Ended;
+        self.set_phase(Phase::Ended);
         if let Some(extras) = &mut self.extras {
             extras.acquiring = None;
             drop_each(std::mem::take(&mut extras.triggers), panic);
@@ -511,7 +539,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     pub(crate) fn finish(&mut self) -> CancelReason {
         debug_assert_eq!(self.phase, Phase::Ended);
         self.fire(CancelReason::Finished);
-        self.phase = Phase::Done;
+        self.set_phase(Phase::Done);
         self.reason.expect("fired above")
     }
 
@@ -625,6 +653,48 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     fn refill_slow(&mut self, cx: &mut Context<'_>) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        if self.inbox.get().is_some() || self.has_semaphore() {
+            return self.refill_general(cx);
+        }
+        // No permits to take and no handle pushes to put first: the queue,
+        // then the sources, as long as slots are free. Fields are borrowed
+        // one by one, so the extras are looked up once, not per start.
+        let Some(extras) = self.extras.as_deref_mut() else {
+            return;
+        };
+        let mut free = self
+            .limit
+            .map_or(usize::MAX, |limit| limit.saturating_sub(self.running.len()));
+        while free > 0 {
+            let (index, child) = match extras.queue.pop_front() {
+                Some(queued) => queued,
+                None if extras.sources.is_empty() => return,
+                None if self.pulls_left == 0 => {
+                    // Out of pull budget: yield, and come back for more.
+                    cx.waker().wake_by_ref();
+                    return;
+                }
+                None => {
+                    let Some(child) = pull_from(&mut extras.sources, cx) else {
+                        return;
+                    };
+                    self.pulls_left -= 1;
+                    let index = self.next_index;
+                    self.next_index += 1;
+                    (index, child)
+                }
+            };
+            self.running.push(Slot::new(index, child));
+            free -= 1;
+        }
+    }
+
+    /// `refill_slow` with handles (whose pushes go before lazy items, rule
+    /// 9) or a shared semaphore (a permit before each start).
+    fn refill_general(&mut self, cx: &mut Context<'_>) {
         while self.phase == Phase::Running && self.has_slot() {
             if self.queue_is_empty() {
                 if self.nothing_waiting() {
@@ -700,16 +770,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     /// The next child from the first lazy source that has one.
     #[inline]
     fn pull(&mut self, cx: &mut Context<'_>) -> Option<K::Child> {
-        let sources = &mut self.extras.as_mut()?.sources;
-        let mut i = 0;
-        while i < sources.len() {
-            match Pin::new(&mut sources[i]).poll_next(cx) {
-                Poll::Ready(Some(child)) => return Some(child),
-                Poll::Ready(None) => drop(sources.remove(i)),
-                Poll::Pending => i += 1,
-            }
-        }
-        None
+        pull_from(&mut self.extras.as_mut()?.sources, cx)
     }
 
     /// The next child outcome, or `None` once nothing is left to poll.
@@ -727,16 +788,11 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                 self.park(cx);
                 return Poll::Pending;
             }
-            if self.slot_freed {
-                // Refill only now, after the frontend saw the last outcome: if
-                // it was the first error, the group has stopped and nothing
-                // new may start.
-                self.slot_freed = false;
-                self.refill(cx);
-            }
+            // Refill here, after the frontend saw the last outcome: if it was
+            // the first error, the group has stopped and nothing new starts.
+            self.refill(cx);
             if let Poll::Ready(Some(item)) = self.running.poll_next(cx) {
                 self.completions_left -= 1;
-                self.slot_freed = true;
                 return Poll::Ready(Some(item));
             }
             if self.take_in() {
@@ -779,6 +835,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     #[inline]
     fn park(&mut self, cx: &Context<'_>) {
         if !self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            self.clear_plain();
             self.waker = Some(cx.waker().clone());
         }
     }
@@ -787,7 +844,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     /// if nothing fired, and drops everything left, each exactly once.
     pub(crate) fn poison(&mut self) {
         self.fire(CancelReason::Dropped);
-        self.phase = Phase::Done;
+        self.set_phase(Phase::Done);
         let mut ignored = None;
         self.teardown_into(&mut ignored);
     }
@@ -814,7 +871,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Drop for Core<'a, T, E, K> {
             return;
         }
         self.fire(CancelReason::Dropped);
-        self.phase = Phase::Done;
+        self.set_phase(Phase::Done);
         let mut panic = None;
         self.teardown_into(&mut panic);
         if !std::thread::panicking() {
@@ -837,6 +894,24 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> fmt::Debug for Core<'a, T, E, K> {
             .field("phase", &self.phase)
             .finish()
     }
+}
+
+/// The next child from the first of `sources` that has one; drops the
+/// exhausted ones on the way.
+#[inline]
+fn pull_from<S: Stream + Unpin>(
+    sources: &mut VecDeque<S>,
+    cx: &mut Context<'_>,
+) -> Option<S::Item> {
+    let mut i = 0;
+    while i < sources.len() {
+        match Pin::new(&mut sources[i]).poll_next(cx) {
+            Poll::Ready(Some(child)) => return Some(child),
+            Poll::Ready(None) => drop(sources.remove(i)),
+            Poll::Pending => i += 1,
+        }
+    }
+    None
 }
 
 /// Runs `f`; if it panics, keeps the first payload instead of unwinding.
