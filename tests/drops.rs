@@ -382,6 +382,43 @@ fn two_panicking_drops_do_not_abort() {
 }
 
 #[test]
+fn panicking_drops_in_the_inline_slots() {
+    // Up to four children live inline, not in a FuturesUnordered: the
+    // teardown walk restarts after each panicking drop and must still drop
+    // every other child exactly once.
+    let tracker = Tracker::new();
+    let mut group = TryGroup::new();
+    group.push(bomb());
+    pending_children(&mut group, &tracker, 1);
+    group.push(bomb());
+    pending_children(&mut group, &tracker, 1);
+    assert!(poll_once(&mut group).is_pending());
+    let msg = catch_panic(move || drop(group)).unwrap_err();
+    assert_eq!(msg, "drop boom");
+    tracker.assert_all_dropped();
+}
+
+#[test]
+fn panicking_drops_on_the_error_path_of_settle_report_every_child() {
+    // `settle` lists the children cut short; a panicking drop among them
+    // must neither lose nor repeat an entry, nor drop a child twice.
+    let tracker = Tracker::new();
+    let mut group = TryGroup::new();
+    pending_children(&mut group, &tracker, 2);
+    group.push(bomb());
+    pending_children(&mut group, &tracker, 2);
+    let handle = group.handle();
+    let mut settle = Box::pin(group.settle());
+    assert!(poll_once(&mut settle).is_pending());
+    handle.cancel();
+    let msg = catch_panic(|| block_on(&mut settle)).unwrap_err();
+    assert_eq!(msg, "drop boom");
+    tracker.assert_all_dropped();
+    drop(settle);
+    tracker.assert_all_dropped();
+}
+
+#[test]
 fn panicking_drop_of_a_lazily_fed_child() {
     let tracker = Tracker::new();
     let mut group = TryGroup::with_limit(4);

@@ -490,14 +490,10 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     /// Ends a drain (or a stop) at once: drops every in-flight child.
     fn cut_short_into(&mut self, panic: &mut Option<Payload>) {
-        let mut dropped = self.extras.as_mut().and_then(|x| x.dropped.as_mut());
-        self.running.for_each(|slot| {
-            if let Some(dropped) = &mut dropped {
-                dropped.push(slot.index);
-            }
-            catch(|| slot.drop_child(), panic);
-        });
-        self.running.clear();
+        if let Some(dropped) = self.extras.as_mut().and_then(|x| x.dropped.as_mut()) {
+            self.running.for_each(|slot| dropped.push(slot.index));
+        }
+        drop_in_flight(&mut self.running, panic);
         self.end_into(panic);
     }
 
@@ -791,10 +787,15 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             // Refill here, after the frontend saw the last outcome: if it was
             // the first error, the group has stopped and nothing new starts.
             self.refill(cx);
-            if let Poll::Ready(Some(item)) = self.running.poll_next(cx) {
-                self.completions_left -= 1;
-                return Poll::Ready(Some(item));
-            }
+            // `Pending` means children are in flight, `None` that none are.
+            let none_running = match self.running.poll_next(cx) {
+                Poll::Ready(Some(item)) => {
+                    self.completions_left -= 1;
+                    return Poll::Ready(Some(item));
+                }
+                Poll::Ready(None) => true,
+                Poll::Pending => false,
+            };
             if self.take_in() {
                 // Charged like a completion: children that push children
                 // through a handle on every poll must not hold the thread.
@@ -802,7 +803,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                 self.refill(cx);
                 continue;
             }
-            if !self.running.is_empty() {
+            if !none_running {
                 self.park(cx);
                 return Poll::Pending;
             }
@@ -859,9 +860,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             drop_each(std::mem::take(&mut extras.sources), panic);
             drop_each(std::mem::take(&mut extras.triggers), panic);
         }
-        self.running
-            .for_each(|slot| catch(|| slot.drop_child(), panic));
-        self.running.clear();
+        drop_in_flight(&mut self.running, panic);
     }
 }
 
@@ -898,7 +897,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> fmt::Debug for Core<'a, T, E, K> {
 
 /// The next child from the first of `sources` that has one; drops the
 /// exhausted ones on the way.
-#[inline]
+#[inline(always)]
 fn pull_from<S: Stream + Unpin>(
     sources: &mut VecDeque<S>,
     cx: &mut Context<'_>,
@@ -912,6 +911,19 @@ fn pull_from<S: Stream + Unpin>(
         }
     }
     None
+}
+
+/// Drops every in-flight child, each exactly once, even if some `Drop`s
+/// panic; keeps the first panic. One `catch_unwind` guards the whole walk
+/// rather than one per child (a group of a million children pays it once);
+/// after a panic the walk starts over, and the children already dropped hold
+/// placeholders by then (see `Slot::drop_child`), so only the rest are
+/// dropped. Each restart is past one more panicking child, so it ends.
+fn drop_in_flight<C: Placeholder + Unpin>(running: &mut Running<C>, first: &mut Option<Payload>) {
+    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| running.for_each(Slot::drop_child))) {
+        first.get_or_insert(payload);
+    }
+    running.clear();
 }
 
 /// Runs `f`; if it panics, keeps the first payload instead of unwinding.
