@@ -33,11 +33,19 @@ impl<T> Results<T> {
     }
 
     /// Room for `total` values, taken at each poll: before children finish,
-    /// so the allocator need not merge the chunks freed children leave.
+    /// so the allocator need not merge the chunks freed children leave, and
+    /// in slots mode a slot for every child accepted so far.
     #[inline]
     pub(crate) fn reserve_for(&mut self, total: usize) {
-        if !Self::ZST && self.slots.is_empty() && self.in_order.capacity() < total {
-            self.in_order.reserve(total - self.in_order.len());
+        if Self::ZST {
+            return;
+        }
+        if self.slots.is_empty() {
+            if self.in_order.capacity() < total {
+                self.in_order.reserve(total - self.in_order.len());
+            }
+        } else if self.slots.len() < total {
+            self.slots.resize_with(total, || None);
         }
     }
 
@@ -45,13 +53,17 @@ impl<T> Results<T> {
     pub(crate) fn store(&mut self, index: usize, value: T) {
         if Self::ZST || (self.slots.is_empty() && index == self.in_order.len()) {
             self.in_order.push(value);
+        } else if let Some(slot) = self.slots.get_mut(index) {
+            *slot = Some(value);
         } else {
-            self.store_out_of_order(index, value);
+            self.store_slow(index, value);
         }
     }
 
+    /// The first value out of order (the values so far move into slots), or
+    /// one past the slots made so far.
     #[cold]
-    fn store_out_of_order(&mut self, index: usize, value: T) {
+    fn store_slow(&mut self, index: usize, value: T) {
         if self.slots.is_empty() {
             self.slots = self.in_order.drain(..).map(Some).collect();
         }
