@@ -39,7 +39,7 @@ fn on_panic<'a, T: 'a, E: 'a, K: Kind<'a, T, E>>(
     payload: Payload,
 ) -> Option<E> {
     let won = core.fire(CancelReason::Panicked { index });
-    let Some(into) = core.panicked_into else {
+    let Some(into) = core.panicked_into() else {
         resume_unwind(payload)
     };
     core.stop();
@@ -142,7 +142,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Future for Settle<'a, T, E, K> {
                 match futures_core::ready!(core.poll_next(cx)) {
                     Some((index, Outcome::Ok(value))) => results.store(index, Ok(value)),
                     Some((index, Outcome::Err(error))) => results.store(index, Err(error)),
-                    Some((index, Outcome::Panic(payload))) => match core.panicked_into {
+                    Some((index, Outcome::Panic(payload))) => match core.panicked_into() {
                         Some(into) => {
                             results.store(index, Err(into(Panicked::new(index, payload))))
                         }

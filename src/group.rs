@@ -52,6 +52,11 @@ macro_rules! group_api {
             /// A group that keeps at most `limit` children in flight; the rest
             /// wait, first in first out (kratos' `GOMAXPROCS`, Go's `SetLimit`).
             ///
+            /// Every pushed child is built and boxed at once and waits in the
+            /// queue. For a big batch, [`feed`](Self::feed) it instead: children
+            /// are then made only as slots free, so memory stays O(`limit`)
+            /// (and it is faster: see the crate's `BENCHMARKS.md`, W4).
+            ///
             /// # Panics
             ///
             /// If `limit` is 0: such a group could never start a child.
@@ -416,7 +421,7 @@ macro_rules! group_api {
             where
                 E: From<Panicked>,
             {
-                self.inner.core.panicked_into = Some(E::from);
+                self.inner.core.set_panicked_into(E::from);
                 self
             }
 
@@ -444,7 +449,7 @@ macro_rules! group_api {
                 F: Future $($send)* + 'a,
                 E: From<Cancelled>,
             {
-                self.inner.core.cancelled_into = Some(E::from);
+                self.inner.core.set_cancelled_into(E::from);
                 let trigger: <$kind as Kind<'a, T, E>>::Trigger = Box::pin(async move {
                     trigger.await;
                 });
@@ -476,7 +481,7 @@ macro_rules! group_api {
             where
                 E: From<Cancelled>,
             {
-                self.inner.core.cancelled_into = Some(E::from);
+                self.inner.core.set_cancelled_into(E::from);
                 if parent.same(self.inner.core.token()) {
                     // Its own token as parent would cancel the group on its own
                     // finish or failure, which already fired it: nothing to do.

@@ -50,6 +50,7 @@ use std::cell::{Cell, OnceCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::Arc as StdArc;
@@ -95,7 +96,8 @@ pub(crate) struct Core<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> {
     /// false is always safe, it only sends pushes down the general path.
     plain: Cell<bool>,
     next_index: usize,
-    limit: Option<usize>,
+    /// Never zero (`set_limit` refuses it), so the `Option` costs no tag.
+    limit: Option<NonZeroUsize>,
     /// The waker of the last poll: woken by `push`/`set_limit` between polls,
     /// and registered in an inbox created after the group was polled.
     waker: Option<Waker>,
@@ -107,12 +109,9 @@ pub(crate) struct Core<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> {
     extras: Option<Box<Extras<'a, T, E, K>>>,
     reason: Option<CancelReason>,
     phase: Phase,
-    late_cancels_seen: usize,
     completions_left: u32,
     pulls_left: u32,
     pub(crate) drain_on_error: bool,
-    pub(crate) panicked_into: Option<fn(Panicked) -> E>,
-    pub(crate) cancelled_into: Option<IntoCancelled<E>>,
 }
 
 /// The parts of a group that only a limit, a shared semaphore, lazy sources,
@@ -125,6 +124,12 @@ struct Extras<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> {
     acquiring: Option<Pin<Box<AcquireArc>>>,
     /// `settle` mode: the indices of children dropped unfinished.
     dropped: Option<Vec<usize>>,
+    /// `catch_panics`: how a child's panic becomes `E`.
+    panicked_into: Option<fn(Panicked) -> E>,
+    /// `cancel_on` / `with_parent`: how an outside cancel becomes `E`.
+    cancelled_into: Option<IntoCancelled<E>>,
+    /// `Handle::cancel` calls seen so far (the inbox counts them all).
+    late_cancels_seen: usize,
 }
 
 impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Default for Extras<'a, T, E, K> {
@@ -136,6 +141,9 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Default for Extras<'a, T, E, K> {
             semaphore: None,
             acquiring: None,
             dropped: None,
+            panicked_into: None,
+            cancelled_into: None,
+            late_cancels_seen: 0,
         }
     }
 }
@@ -153,12 +161,9 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             extras: None,
             reason: None,
             phase: Phase::Running,
-            late_cancels_seen: 0,
             completions_left: BUDGET,
             pulls_left: BUDGET,
             drain_on_error: false,
-            panicked_into: None,
-            cancelled_into: None,
         }
     }
 
@@ -232,7 +237,21 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     pub(crate) fn limit(&self) -> Option<usize> {
-        self.limit
+        self.limit.map(NonZeroUsize::get)
+    }
+
+    /// `catch_panics`: a child's panic becomes `into(Panicked)`.
+    pub(crate) fn set_panicked_into(&mut self, into: fn(Panicked) -> E) {
+        self.extras().panicked_into = Some(into);
+    }
+
+    pub(crate) fn panicked_into(&self) -> Option<fn(Panicked) -> E> {
+        self.extras.as_ref()?.panicked_into
+    }
+
+    /// An outside cancel becomes `into(Cancelled)`.
+    pub(crate) fn set_cancelled_into(&mut self, into: IntoCancelled<E>) {
+        self.extras().cancelled_into = Some(into);
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -258,7 +277,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             "trygroup: a limit of 0 would never start a child; use None for no limit"
         );
         self.clear_plain();
-        self.limit = limit;
+        self.limit = limit.and_then(NonZeroUsize::new);
         self.wake();
     }
 
@@ -390,7 +409,8 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     #[inline]
     fn has_slot(&self) -> bool {
-        self.limit.is_none_or(|limit| self.running.len() < limit)
+        self.limit
+            .is_none_or(|limit| self.running.len() < limit.get())
     }
 
     #[inline]
@@ -524,7 +544,9 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     /// `E::from(Cancelled)` for an outside reason.
     pub(crate) fn cancelled_error(&self, reason: CancelReason) -> E {
         let into = self
-            .cancelled_into
+            .extras
+            .as_ref()
+            .and_then(|x| x.cancelled_into)
             .or_else(|| self.inbox.get()?.cancelled_into())
             .expect("trygroup bug: cancelled from outside without `E: From<Cancelled>`");
         into(Cancelled::new(reason))
@@ -595,8 +617,9 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         }
         if let Some(inbox) = self.inbox.get() {
             let late = inbox.late_cancels.load(Ordering::Acquire);
-            if late != self.late_cancels_seen {
-                self.late_cancels_seen = late;
+            let seen = self.extras.as_ref().map_or(0, |x| x.late_cancels_seen);
+            if late != seen {
+                self.extras().late_cancels_seen = late;
                 self.outside(CancelReason::Cancelled);
             }
         }
@@ -661,9 +684,9 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         let Some(extras) = self.extras.as_deref_mut() else {
             return;
         };
-        let mut free = self
-            .limit
-            .map_or(usize::MAX, |limit| limit.saturating_sub(self.running.len()));
+        let mut free = self.limit.map_or(usize::MAX, |limit| {
+            limit.get().saturating_sub(self.running.len())
+        });
         while free > 0 {
             let (index, child) = match extras.queue.pop_front() {
                 Some(queued) => queued,
@@ -888,7 +911,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> fmt::Debug for Core<'a, T, E, K> {
                 "lazy_sources",
                 &self.extras.as_ref().map_or(0, |x| x.sources.len()),
             )
-            .field("limit", &self.limit)
+            .field("limit", &self.limit())
             .field("reason", &self.reason())
             .field("phase", &self.phase)
             .finish()

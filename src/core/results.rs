@@ -41,7 +41,12 @@ impl<T> Results<T> {
             return;
         }
         if self.slots.is_empty() {
-            if self.in_order.capacity() < total {
+            if self.in_order.capacity() == 0 {
+                // The first poll: one plain allocation, not the grow path
+                // (`reserve` goes through `finish_grow`, twice the cost for
+                // a group of three).
+                self.in_order = Vec::with_capacity(total);
+            } else if self.in_order.capacity() < total {
                 self.in_order.reserve(total - self.in_order.len());
             }
         } else if self.slots.len() < total {
