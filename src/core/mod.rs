@@ -1,5 +1,11 @@
 //! The engine shared by every group flavour and every way of awaiting one.
 //!
+//! This file holds the state, accepting children and polling them;
+//! [`refill`] starts queued and lazy children, [`stop`] handles the first
+//! reason and every teardown, [`extras`] the parts only some groups use,
+//! [`running`] the in-flight set, [`slot`] one in-flight child and
+//! [`results`] the values in push order.
+//!
 //! # Architecture
 //!
 //! A child moves through these states:
@@ -39,12 +45,15 @@
 //!   token (if one was made) carries the same value.
 //! * Outside `Phase::Running`, nothing is accepted or started.
 //! * Every child is dropped exactly once: by its slot when it finishes, or by
-//!   [`drop_each`] / `Core::teardown_into`, which catch a panicking `Drop` so the
+//!   `drop_each` / `Core::teardown_into` (in [`stop`]), which catch a panicking `Drop` so the
 //!   rest are still dropped, and re-raise the first such panic afterwards.
 
+mod extras;
+mod refill;
 mod results;
 mod running;
 mod slot;
+mod stop;
 
 use std::cell::{Cell, OnceCell};
 use std::collections::VecDeque;
@@ -66,8 +75,10 @@ use crate::inbox::{Inbox, IntoCancelled};
 use crate::kind::Kind;
 use crate::sync::{Arc, Ordering};
 use crate::{CancelReason, CancelToken, Cancelled, Panicked};
+use extras::Extras;
 use running::Running;
 use slot::Slot;
+use stop::rethrow;
 
 /// How many children may complete (or batches of handle pushes be taken in),
 /// and how many lazy items may be pulled, in one poll of the group before it
@@ -112,40 +123,6 @@ pub(crate) struct Core<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> {
     completions_left: u32,
     pulls_left: u32,
     pub(crate) drain_on_error: bool,
-}
-
-/// The parts of a group that only a limit, a shared semaphore, lazy sources,
-/// triggers or `settle` need.
-struct Extras<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> {
-    queue: VecDeque<(usize, K::Child)>,
-    sources: VecDeque<K::Source>,
-    triggers: Vec<(CancelReason, K::Trigger)>,
-    semaphore: Option<StdArc<Semaphore>>,
-    acquiring: Option<Pin<Box<AcquireArc>>>,
-    /// `settle` mode: the indices of children dropped unfinished.
-    dropped: Option<Vec<usize>>,
-    /// `catch_panics`: how a child's panic becomes `E`.
-    panicked_into: Option<fn(Panicked) -> E>,
-    /// `cancel_on` / `with_parent`: how an outside cancel becomes `E`.
-    cancelled_into: Option<IntoCancelled<E>>,
-    /// `Handle::cancel` calls seen so far (the inbox counts them all).
-    late_cancels_seen: usize,
-}
-
-impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Default for Extras<'a, T, E, K> {
-    fn default() -> Self {
-        Extras {
-            queue: VecDeque::new(),
-            sources: VecDeque::new(),
-            triggers: Vec::new(),
-            semaphore: None,
-            acquiring: None,
-            dropped: None,
-            panicked_into: None,
-            cancelled_into: None,
-            late_cancels_seen: 0,
-        }
-    }
 }
 
 impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
@@ -429,138 +406,6 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         }
     }
 
-    // ---- the first reason ------------------------------------------------
-
-    /// Records `reason` as the group's first reason and fires the token, unless
-    /// a reason came first. True if `reason` won. If an outside cancel fired
-    /// the token first, the group adopts that reason.
-    pub(crate) fn fire(&mut self, reason: CancelReason) -> bool {
-        if self.reason.is_some() {
-            return false;
-        }
-        if let Some(token) = self.token.get() {
-            if !token.fire(reason) {
-                self.clear_plain();
-                self.reason = token.reason();
-                return false;
-            }
-        }
-        self.clear_plain();
-        self.reason = Some(reason);
-        true
-    }
-
-    /// Fires `reason` before the group is polled (`with_parent` on a parent
-    /// that already fired). The group stops at its first poll, once every
-    /// builder call is in; handle pushes are refused from now on.
-    pub(crate) fn fire_early(&mut self, reason: CancelReason) {
-        self.fire(reason);
-        if let Some(inbox) = self.inbox.get() {
-            // Keep what is already in: `stop` numbers it and drops it.
-            inbox.refuse_pushes();
-        }
-    }
-
-    /// Fires `reason` and stops the group. True if `reason` won.
-    pub(crate) fn stop_with(&mut self, reason: CancelReason) -> bool {
-        let won = self.fire(reason);
-        self.stop();
-        won
-    }
-
-    /// After the first reason: nothing new starts; the queue, the inbox and the
-    /// sources are dropped; in-flight children are dropped too, or drained.
-    pub(crate) fn stop(&mut self) {
-        if self.phase != Phase::Running {
-            return;
-        }
-        // Number what handles pushed, so `settle` can report it, but queue
-        // it: it was still queued when the group stopped, so it never starts.
-        let late = self
-            .inbox
-            .get()
-            .map(|inbox| inbox.close())
-            .unwrap_or_default();
-        for child in late {
-            let index = self.next_index();
-            self.extras().queue.push_back((index, child));
-        }
-        self.set_phase(Phase::Draining);
-        let mut panic = None;
-        if let Some(extras) = &mut self.extras {
-            extras.acquiring = None;
-            let queue = std::mem::take(&mut extras.queue);
-            let dropped = &mut extras.dropped;
-            drop_each(
-                queue.into_iter().map(|(index, child)| {
-                    if let Some(dropped) = dropped {
-                        dropped.push(index);
-                    }
-                    child
-                }),
-                &mut panic,
-            );
-            drop_each(std::mem::take(&mut extras.sources), &mut panic);
-        }
-        if !self.drain_on_error || self.running.is_empty() {
-            self.cut_short_into(&mut panic);
-        }
-        rethrow(panic);
-    }
-
-    /// Ends a drain (or a stop) at once: drops every in-flight child.
-    fn cut_short_into(&mut self, panic: &mut Option<Payload>) {
-        if let Some(dropped) = self.extras.as_mut().and_then(|x| x.dropped.as_mut()) {
-            self.running.for_each(|slot| dropped.push(slot.index));
-        }
-        drop_in_flight(&mut self.running, panic);
-        self.end_into(panic);
-    }
-
-    fn end_into(&mut self, panic: &mut Option<Payload>) {
-        self.set_phase(Phase::Ended);
-        if let Some(extras) = &mut self.extras {
-            extras.acquiring = None;
-            drop_each(std::mem::take(&mut extras.triggers), panic);
-        }
-    }
-
-    /// An outside event: the first one stops the group, a later one cuts a
-    /// drain short.
-    fn outside(&mut self, reason: CancelReason) {
-        match self.phase {
-            Phase::Running => {
-                self.stop_with(reason);
-            }
-            Phase::Draining => {
-                let mut panic = None;
-                self.cut_short_into(&mut panic);
-                rethrow(panic);
-            }
-            Phase::Ended | Phase::Done => {}
-        }
-    }
-
-    /// `E::from(Cancelled)` for an outside reason.
-    pub(crate) fn cancelled_error(&self, reason: CancelReason) -> E {
-        let into = self
-            .extras
-            .as_ref()
-            .and_then(|x| x.cancelled_into)
-            .or_else(|| self.inbox.get()?.cancelled_into())
-            .expect("trygroup bug: cancelled from outside without `E: From<Cancelled>`");
-        into(Cancelled::new(reason))
-    }
-
-    /// Marks the output delivered: fires `Finished` if nothing fired before,
-    /// and returns the first reason, which the output must follow.
-    pub(crate) fn finish(&mut self) -> CancelReason {
-        debug_assert_eq!(self.phase, Phase::Ended);
-        self.fire(CancelReason::Finished);
-        self.set_phase(Phase::Done);
-        self.reason.expect("fired above")
-    }
-
     // ---- polling ---------------------------------------------------------
 
     /// Asserts the group is still live (rule 7).
@@ -663,135 +508,6 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         any
     }
 
-    /// Starts queued children, then lazy ones, while slots (and permits) allow.
-    #[inline]
-    fn refill(&mut self, cx: &mut Context<'_>) {
-        if !self.nothing_waiting() && self.has_slot() {
-            self.refill_slow(cx);
-        }
-    }
-
-    fn refill_slow(&mut self, cx: &mut Context<'_>) {
-        if self.phase != Phase::Running {
-            return;
-        }
-        if self.inbox.get().is_some() || self.has_semaphore() {
-            return self.refill_general(cx);
-        }
-        // No permits to take and no handle pushes to put first: the queue,
-        // then the sources, as long as slots are free. Fields are borrowed
-        // one by one, so the extras are looked up once, not per start.
-        let Some(extras) = self.extras.as_deref_mut() else {
-            return;
-        };
-        let mut free = self.limit.map_or(usize::MAX, |limit| {
-            limit.get().saturating_sub(self.running.len())
-        });
-        while free > 0 {
-            let (index, child) = match extras.queue.pop_front() {
-                Some(queued) => queued,
-                None if extras.sources.is_empty() => return,
-                None if self.pulls_left == 0 => {
-                    // Out of pull budget: yield, and come back for more.
-                    cx.waker().wake_by_ref();
-                    return;
-                }
-                None => {
-                    let Some(child) = pull_from(&mut extras.sources, cx) else {
-                        return;
-                    };
-                    self.pulls_left -= 1;
-                    let index = self.next_index;
-                    self.next_index += 1;
-                    (index, child)
-                }
-            };
-            self.running.push(Slot::new(index, child));
-            free -= 1;
-        }
-    }
-
-    /// `refill_slow` with handles (whose pushes go before lazy items, rule
-    /// 9) or a shared semaphore (a permit before each start).
-    fn refill_general(&mut self, cx: &mut Context<'_>) {
-        while self.phase == Phase::Running && self.has_slot() {
-            if self.queue_is_empty() {
-                if self.nothing_waiting() {
-                    return;
-                }
-                // Handle pushes still in the inbox count as queued: they go
-                // before the next lazy item (rule 9).
-                if self.take_in() {
-                    continue;
-                }
-                if self.pulls_left == 0 {
-                    // Out of pull budget: yield, and come back for more.
-                    cx.waker().wake_by_ref();
-                    return;
-                }
-            }
-            let Poll::Ready(permit) = self.poll_permit(cx) else {
-                return;
-            };
-            if let Some((index, child)) = self.extras().queue.pop_front() {
-                self.start(index, child, permit);
-            } else if let Some(child) = self.pull(cx) {
-                self.pulls_left -= 1;
-                let index = self.next_index();
-                self.start(index, child, permit);
-            } else {
-                return; // sources pending or exhausted; `permit` goes back
-            }
-        }
-    }
-
-    /// Puts a child in flight, with its semaphore permit if it took one.
-    #[inline]
-    fn start(&mut self, index: usize, child: K::Child, permit: Option<SemaphoreGuardArc>) {
-        let child = match permit {
-            Some(permit) => K::with_permit(child, permit),
-            None => child,
-        };
-        self.running.push(Slot::new(index, child));
-    }
-
-    /// A permit for the next start: `None` without a shared semaphore.
-    #[inline]
-    fn poll_permit(&mut self, cx: &mut Context<'_>) -> Poll<Option<SemaphoreGuardArc>> {
-        if self.has_semaphore() {
-            self.poll_semaphore(cx)
-        } else {
-            Poll::Ready(None)
-        }
-    }
-
-    fn poll_semaphore(&mut self, cx: &mut Context<'_>) -> Poll<Option<SemaphoreGuardArc>> {
-        let Some(Extras {
-            semaphore: Some(semaphore),
-            acquiring,
-            ..
-        }) = self.extras.as_deref_mut()
-        else {
-            return Poll::Ready(None);
-        };
-        if acquiring.is_none() {
-            if let Some(permit) = semaphore.try_acquire_arc() {
-                return Poll::Ready(Some(permit));
-            }
-            *acquiring = Some(Box::pin(semaphore.acquire_arc()));
-        }
-        let waiting = acquiring.as_mut().expect("set above");
-        let permit = futures_core::ready!(waiting.as_mut().poll(cx));
-        *acquiring = None;
-        Poll::Ready(Some(permit))
-    }
-
-    /// The next child from the first lazy source that has one.
-    #[inline]
-    fn pull(&mut self, cx: &mut Context<'_>) -> Option<K::Child> {
-        pull_from(&mut self.extras.as_mut()?.sources, cx)
-    }
-
     /// The next child outcome, or `None` once nothing is left to poll.
     #[inline]
     pub(crate) fn poll_next(
@@ -863,43 +579,6 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             self.waker = Some(cx.waker().clone());
         }
     }
-
-    /// A poll of the group unwound: it is finished (rule 7). Fires `Dropped`
-    /// if nothing fired, and drops everything left, each exactly once.
-    pub(crate) fn poison(&mut self) {
-        self.fire(CancelReason::Dropped);
-        self.set_phase(Phase::Done);
-        let mut ignored = None;
-        self.teardown_into(&mut ignored);
-    }
-
-    fn teardown_into(&mut self, panic: &mut Option<Payload>) {
-        if let Some(inbox) = self.inbox.get() {
-            drop_each(inbox.close(), panic);
-        }
-        if let Some(extras) = &mut self.extras {
-            extras.acquiring = None;
-            drop_each(std::mem::take(&mut extras.queue), panic);
-            drop_each(std::mem::take(&mut extras.sources), panic);
-            drop_each(std::mem::take(&mut extras.triggers), panic);
-        }
-        drop_in_flight(&mut self.running, panic);
-    }
-}
-
-impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Drop for Core<'a, T, E, K> {
-    fn drop(&mut self) {
-        if self.phase == Phase::Done {
-            return;
-        }
-        self.fire(CancelReason::Dropped);
-        self.set_phase(Phase::Done);
-        let mut panic = None;
-        self.teardown_into(&mut panic);
-        if !std::thread::panicking() {
-            rethrow(panic);
-        }
-    }
 }
 
 impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> fmt::Debug for Core<'a, T, E, K> {
@@ -915,57 +594,5 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> fmt::Debug for Core<'a, T, E, K> {
             .field("reason", &self.reason())
             .field("phase", &self.phase)
             .finish()
-    }
-}
-
-/// The next child from the first of `sources` that has one; drops the
-/// exhausted ones on the way.
-#[inline(always)]
-fn pull_from<S: Stream + Unpin>(
-    sources: &mut VecDeque<S>,
-    cx: &mut Context<'_>,
-) -> Option<S::Item> {
-    let mut i = 0;
-    while i < sources.len() {
-        match Pin::new(&mut sources[i]).poll_next(cx) {
-            Poll::Ready(Some(child)) => return Some(child),
-            Poll::Ready(None) => drop(sources.remove(i)),
-            Poll::Pending => i += 1,
-        }
-    }
-    None
-}
-
-/// Drops every in-flight child, each exactly once, even if some `Drop`s
-/// panic; keeps the first panic. One `catch_unwind` guards the whole walk
-/// rather than one per child (a group of a million children pays it once);
-/// after a panic the walk starts over, and the children already dropped hold
-/// placeholders by then (see `Slot::drop_child`), so only the rest are
-/// dropped. Each restart is past one more panicking child, so it ends.
-fn drop_in_flight<C: Placeholder + Unpin>(running: &mut Running<C>, first: &mut Option<Payload>) {
-    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| running.for_each(Slot::drop_child))) {
-        first.get_or_insert(payload);
-    }
-    running.clear();
-}
-
-/// Runs `f`; if it panics, keeps the first payload instead of unwinding.
-fn catch(f: impl FnOnce(), first: &mut Option<Payload>) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        first.get_or_insert(payload);
-    }
-}
-
-/// Drops every item even if some `Drop`s panic; keeps the first panic.
-pub(crate) fn drop_each<I: IntoIterator>(items: I, first: &mut Option<Payload>) {
-    for item in items {
-        catch(|| drop(item), first);
-    }
-}
-
-/// Resumes the first panic caught while dropping, once everything is dropped.
-fn rethrow(panic: Option<Payload>) {
-    if let Some(payload) = panic {
-        resume_unwind(payload);
     }
 }
