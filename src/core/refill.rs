@@ -20,15 +20,14 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             return self.refill_general(cx);
         }
         // No permits to take and no handle pushes to put first: the queue,
-        // then the sources, as long as slots are free. Fields are borrowed
-        // one by one, so the extras are looked up once, not per start.
-        let Some(extras) = self.extras.as_deref_mut() else {
-            return;
-        };
+        // then the sources, as long as slots are free.
         let mut free = self.limit.map_or(usize::MAX, |limit| {
             limit.get().saturating_sub(self.running.len())
         });
         while free > 0 {
+            let Some(extras) = self.extras.as_deref_mut() else {
+                return;
+            };
             let (index, child) = match extras.queue.pop_front() {
                 Some(queued) => queued,
                 None if extras.sources.is_empty() => return,
@@ -42,12 +41,10 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                         return;
                     };
                     self.pulls_left -= 1;
-                    let index = self.next_index;
-                    self.next_index += 1;
-                    (index, child)
+                    (self.next_index(), child)
                 }
             };
-            self.running.push(Slot::new(index, child));
+            self.start(index, child, None);
             free -= 1;
         }
     }
