@@ -139,10 +139,19 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     /// A poll of the group unwound: it is finished (rule 7). Fires `Dropped`
     /// if nothing fired, and drops everything left, each exactly once.
     pub(crate) fn poison(&mut self) {
+        // The unwind already under way is the one the caller resumes.
+        let _ignored = self.abandon();
+    }
+
+    /// The group is gone (dropped, or its poll unwound): fires `Dropped` if
+    /// nothing fired, and drops everything left, each exactly once; returns
+    /// the first panic a `Drop` raised.
+    fn abandon(&mut self) -> Option<Payload> {
         self.fire(CancelReason::Dropped);
         self.set_phase(Phase::Done);
-        let mut ignored = None;
-        self.teardown_into(&mut ignored);
+        let mut panic = None;
+        self.teardown_into(&mut panic);
+        panic
     }
 
     fn teardown_into(&mut self, panic: &mut Option<Payload>) {
@@ -164,10 +173,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Drop for Core<'a, T, E, K> {
         if self.phase == Phase::Done {
             return;
         }
-        self.fire(CancelReason::Dropped);
-        self.set_phase(Phase::Done);
-        let mut panic = None;
-        self.teardown_into(&mut panic);
+        let panic = self.abandon();
         if !std::thread::panicking() {
             rethrow(panic);
         }
@@ -187,17 +193,12 @@ fn drop_in_flight<C: Placeholder + Unpin>(running: &mut Running<C>, first: &mut 
     running.clear();
 }
 
-/// Runs `f`; if it panics, keeps the first payload instead of unwinding.
-fn catch(f: impl FnOnce(), first: &mut Option<Payload>) {
-    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        first.get_or_insert(payload);
-    }
-}
-
 /// Drops every item even if some `Drop`s panic; keeps the first panic.
 fn drop_each<I: IntoIterator>(items: I, first: &mut Option<Payload>) {
     for item in items {
-        catch(|| drop(item), first);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(item))) {
+            first.get_or_insert(payload);
+        }
     }
 }
 
