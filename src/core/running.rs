@@ -79,35 +79,12 @@ impl<C: Unpin> Running<C> {
                 let top = (u8::BITS - occupied.leading_zeros()) as usize;
                 if top < SMALL {
                     fill(slots, occupied, to_poll, top, slot);
-                } else {
-                    self.push_small_slow(slot);
+                } else if let Some(set) = compact_or_grow(slots, occupied, to_poll, slot) {
+                    *self = Running::Many(set);
                 }
             }
             Running::Many(set) => set.push(slot),
         }
-    }
-
-    /// `push` in small mode when the top inline slot is taken: compact the
-    /// slots, or grow into a `FuturesUnordered` if all are taken.
-    fn push_small_slow(&mut self, slot: Slot<C>) {
-        let Running::Small {
-            slots,
-            occupied,
-            to_poll,
-        } = self
-        else {
-            unreachable!("push_small_slow in many mode")
-        };
-        if occupied.count_ones() as usize == SMALL {
-            // Full: grow, handing the set the children in order.
-            let set: FuturesUnordered<Slot<C>> =
-                slots.iter_mut().filter_map(Option::take).collect();
-            set.push(slot);
-            *self = Running::Many(set);
-            return;
-        }
-        let top = compact(slots, occupied, to_poll);
-        fill(slots, occupied, to_poll, top, slot);
     }
 
     /// Start of a group poll: in small mode, every child is due a poll.
@@ -189,6 +166,25 @@ where
             }
         }
     }
+}
+
+/// `push` in small mode when the top inline slot is taken: compacts the
+/// slots and fills the first free one, or, if all are taken, returns the
+/// `FuturesUnordered` to grow into, holding the children in order.
+fn compact_or_grow<C>(
+    slots: &mut [Option<Slot<C>>; SMALL],
+    occupied: &mut u8,
+    to_poll: &mut u8,
+    slot: Slot<C>,
+) -> Option<FuturesUnordered<Slot<C>>> {
+    if occupied.count_ones() as usize == SMALL {
+        let set: FuturesUnordered<Slot<C>> = slots.iter_mut().filter_map(Option::take).collect();
+        set.push(slot);
+        return Some(set);
+    }
+    let top = compact(slots, occupied, to_poll);
+    fill(slots, occupied, to_poll, top, slot);
+    None
 }
 
 /// Puts a newly started child in the free slot `i`, due a poll at once.
