@@ -418,7 +418,9 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     /// Start of one poll of the group: refresh wakers, look at the outside
-    /// world (handle cancels, triggers), take in handle pushes, fill free slots.
+    /// world (handle cancels, triggers), take in handle pushes. Free slots
+    /// are filled by the first [`poll_next`](Self::poll_next), which every
+    /// frontend calls next.
     #[inline]
     pub(crate) fn begin_poll(&mut self, cx: &mut Context<'_>) {
         self.completions_left = BUDGET;
@@ -430,15 +432,12 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             && self.token.get().is_none()
             && self.reason.is_none()
             && self.extras.as_ref().is_none_or(|x| x.triggers.is_empty());
-        if quiet {
-            self.refill(cx);
-        } else {
+        if !quiet {
             self.begin_poll_slow(cx);
         }
     }
 
-    /// `begin_poll` for a group with a token, handles, triggers, a queue or
-    /// lazy sources.
+    /// `begin_poll` for a group with a token, handles or triggers.
     fn begin_poll_slow(&mut self, cx: &mut Context<'_>) {
         if let Some(inbox) = self.inbox.get() {
             inbox.waker.register(cx.waker());
@@ -449,7 +448,6 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             self.stop();
         }
         self.take_in();
-        self.refill(cx);
     }
 
     fn look_outside(&mut self, cx: &mut Context<'_>) {

@@ -7,12 +7,25 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     /// Starts queued children, then lazy ones, while slots (and permits) allow.
     #[inline]
     pub(super) fn refill(&mut self, cx: &mut Context<'_>) {
-        if !self.nothing_waiting() && self.has_slot() {
-            self.refill_slow(cx);
+        if !self.nothing_waiting() {
+            // Counted once here: `FuturesUnordered::len` is not free.
+            let free = self.free_slots();
+            if free > 0 {
+                self.refill_slow(cx, free);
+            }
         }
     }
 
-    fn refill_slow(&mut self, cx: &mut Context<'_>) {
+    /// How many more children may be in flight now.
+    #[inline]
+    fn free_slots(&self) -> usize {
+        self.limit.map_or(usize::MAX, |limit| {
+            limit.get().saturating_sub(self.running.len())
+        })
+    }
+
+    /// Starts up to `free` children.
+    fn refill_slow(&mut self, cx: &mut Context<'_>, mut free: usize) {
         if self.phase != Phase::Running {
             return;
         }
@@ -21,9 +34,6 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         }
         // No permits to take and no handle pushes to put first: the queue,
         // then the sources, as long as slots are free.
-        let mut free = self.limit.map_or(usize::MAX, |limit| {
-            limit.get().saturating_sub(self.running.len())
-        });
         while free > 0 {
             let Some(extras) = self.extras.as_deref_mut() else {
                 return;
