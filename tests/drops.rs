@@ -367,6 +367,45 @@ fn panicking_drop_of_a_child_that_completed() {
     tracker.assert_all_dropped();
 }
 
+/// A child that is ready at once and whose own `Drop` panics, after it
+/// returned its value.
+struct ReadyThenPanicOnDrop;
+
+impl std::future::Future for ReadyThenPanicOnDrop {
+    type Output = Result<usize, TestError>;
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(7))
+    }
+}
+
+impl Drop for ReadyThenPanicOnDrop {
+    fn drop(&mut self) {
+        panic!("finished drop boom");
+    }
+}
+
+#[test]
+fn panicking_drop_of_a_finished_child_inline_and_in_the_set() {
+    // 1 + 2 children stay in the inline slots; 4 + 5 go into the set.
+    for before in [1, 4] {
+        let tracker = Tracker::new();
+        let mut group = TryGroup::new();
+        pending_children(&mut group, &tracker, before);
+        group.push(ReadyThenPanicOnDrop);
+        pending_children(&mut group, &tracker, before + 1);
+        let msg = catch_panic(|| block_on(&mut group)).unwrap_err();
+        assert_eq!(msg, "finished drop boom", "{before} before");
+        tracker.assert_all_dropped();
+        assert!(
+            futures::future::FusedFuture::is_terminated(&group),
+            "{before} before"
+        );
+    }
+}
+
 #[test]
 fn two_panicking_drops_do_not_abort() {
     let tracker = Tracker::new();

@@ -157,8 +157,11 @@ where
                     *to_poll &= !(1 << i);
                     let slot = slots[i].as_mut().expect("to_poll ⊆ occupied");
                     if let Poll::Ready(out) = Pin::new(slot).poll(cx) {
-                        slots[i] = None;
+                        // Free the slot before dropping the child: its
+                        // `Drop` may panic.
+                        let done = slots[i].take();
                         *occupied &= !(1 << i);
+                        drop(done);
                         return Poll::Ready(Some(out));
                     }
                 }

@@ -20,10 +20,11 @@ pub(crate) enum Outcome<T, E> {
 /// A child in flight: its push index and the child itself (which, in a group
 /// with a shared semaphore, holds its permit: see `Kind::with_permit`).
 ///
-/// The child is dropped *here*, as soon as it is `Ready` (or panicked), not
-/// later by `FuturesUnordered`: that releases its permit before the next child
-/// starts, and a panicking `Drop` unwinds through our own `poll` while the set
-/// stays consistent.
+/// A finished child is dropped by its owner as soon as `poll` returns
+/// `Ready`: `FuturesUnordered` releases the task before its `poll_next`
+/// returns (and stays consistent if that `Drop` panics), the inline slots
+/// clear the slot before dropping it. Either way its permit is back before
+/// the next child starts.
 pub(crate) struct Slot<C> {
     pub(crate) index: usize,
     /// After the child is dropped, a placeholder that allocates nothing
@@ -45,7 +46,6 @@ impl<C: Placeholder> Slot<C> {
     }
 
     /// Drops the child (and its permit) in place, for teardown.
-    #[inline]
     pub(crate) fn drop_child(&mut self) {
         // Move the child out before dropping it: if its `Drop` panics, the
         // slot is already empty and can never drop it a second time.
@@ -74,7 +74,6 @@ where
             Ok(Poll::Ready(Err(error))) => Outcome::Err(error),
             Err(payload) => Outcome::Panic(payload),
         };
-        this.drop_child();
         Poll::Ready((this.index, outcome))
     }
 }
