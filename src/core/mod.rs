@@ -69,7 +69,7 @@ use async_lock::{futures::AcquireArc, Semaphore, SemaphoreGuardArc};
 use futures_core::Stream;
 
 pub(crate) use results::Results;
-pub(crate) use slot::{Outcome, Payload, Placeholder};
+pub(crate) use slot::{Outcome, Payload};
 
 use crate::inbox::{Inbox, IntoCancelled};
 use crate::kind::Kind;
@@ -263,9 +263,8 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         // back to the queue so each takes one when the group is polled.
         let mut back: Vec<(usize, K::Child)> = self
             .running
-            .take_all()
-            .into_iter()
-            .map(|mut slot| (slot.index, slot.take_child()))
+            .drain()
+            .map(|slot| (slot.index, slot.into_child()))
             .collect();
         back.sort_by_key(|(index, _)| *index);
         let extras = self.extras();

@@ -98,42 +98,45 @@ impl<C: Unpin> Running<C> {
         }
     }
 
-    /// Runs `f` on every in-flight slot (teardown).
-    pub(crate) fn for_each(&mut self, f: impl FnMut(&mut Slot<C>)) {
+    /// Runs `f` on every in-flight slot.
+    pub(crate) fn for_each(&self, f: impl FnMut(&Slot<C>)) {
         match self {
-            Running::Small { slots, .. } => slots.iter_mut().flatten().for_each(f),
-            Running::Many(set) => set.iter_mut().for_each(f),
+            Running::Small { slots, .. } => slots.iter().flatten().for_each(f),
+            Running::Many(set) => set.iter().for_each(f),
         }
     }
 
-    /// Forgets every slot (their children must already be dropped).
-    pub(crate) fn clear(&mut self) {
-        match self {
-            Running::Small {
-                slots,
-                occupied,
-                to_poll,
-            } => {
-                *slots = [const { None }; SMALL];
-                *occupied = 0;
-                *to_poll = 0;
-            }
-            Running::Many(set) => set.clear(),
-        }
-    }
-
-    /// Takes every slot out, in no particular order.
-    pub(crate) fn take_all(&mut self) -> Vec<Slot<C>> {
+    /// Takes every slot out, by value, in no particular order: the set is
+    /// empty at once, and the slots not yet taken live in the iterator.
+    pub(crate) fn drain(&mut self) -> Drain<C> {
         match std::mem::replace(self, Running::new()) {
-            Running::Small { slots, .. } => slots.into_iter().flatten().collect(),
-            Running::Many(set) => set.into_iter().collect(),
+            Running::Small { slots, .. } => Drain::Small(slots.into_iter().flatten()),
+            Running::Many(set) => Drain::Many(set.into_iter()),
+        }
+    }
+}
+
+/// [`Running::drain`]'s iterator. Taking a slot out never panics, so a
+/// panicking `Drop` of one slot leaves the rest here, to be taken next.
+pub(crate) enum Drain<C: Unpin> {
+    Small(std::iter::Flatten<std::array::IntoIter<Option<Slot<C>>, SMALL>>),
+    Many(futures_util::stream::futures_unordered::IntoIter<Slot<C>>),
+}
+
+impl<C: Unpin> Iterator for Drain<C> {
+    type Item = Slot<C>;
+
+    fn next(&mut self) -> Option<Slot<C>> {
+        match self {
+            Drain::Small(slots) => slots.next(),
+            Drain::Many(set) => set.next(),
         }
     }
 }
 
 impl<T, E, C> Running<C>
 where
-    C: Future<Output = Result<T, E>> + Unpin + super::slot::Placeholder,
+    C: Future<Output = Result<T, E>> + Unpin,
 {
     /// The next finished child, `Pending` if none is ready, `None` if empty.
     #[inline]

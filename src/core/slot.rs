@@ -27,40 +27,24 @@ pub(crate) enum Outcome<T, E> {
 /// the next child starts.
 pub(crate) struct Slot<C> {
     pub(crate) index: usize,
-    /// After the child is dropped, a placeholder that allocates nothing
-    /// ([`Placeholder`]): no `Option` here keeps the slot at 24 bytes and
-    /// lets `FuturesUnordered` use the box's niche for its own `Option`.
     child: C,
 }
 
-/// A boxed child type that can stand in for a dropped child without
-/// allocating (a box of a zero-sized future).
-pub(crate) trait Placeholder {
-    fn placeholder() -> Self;
-}
-
-impl<C: Placeholder> Slot<C> {
+impl<C> Slot<C> {
     #[inline]
     pub(crate) fn new(index: usize, child: C) -> Self {
         Slot { index, child }
     }
 
-    /// Drops the child (and its permit) in place, for teardown.
-    pub(crate) fn drop_child(&mut self) {
-        // Move the child out before dropping it: if its `Drop` panics, the
-        // slot is already empty and can never drop it a second time.
-        drop(std::mem::replace(&mut self.child, C::placeholder()));
-    }
-
-    /// Takes the child out (unstarted).
-    pub(crate) fn take_child(&mut self) -> C {
-        std::mem::replace(&mut self.child, C::placeholder())
+    /// The child, unstarted or to be dropped.
+    pub(crate) fn into_child(self) -> C {
+        self.child
     }
 }
 
 impl<T, E, C> Future for Slot<C>
 where
-    C: Future<Output = Result<T, E>> + Unpin + Placeholder,
+    C: Future<Output = Result<T, E>> + Unpin,
 {
     type Output = (usize, Outcome<T, E>);
 

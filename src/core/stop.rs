@@ -183,14 +183,13 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Drop for Core<'a, T, E, K> {
 /// Drops every in-flight child, each exactly once, even if some `Drop`s
 /// panic; keeps the first panic. One `catch_unwind` guards the whole walk
 /// rather than one per child (a group of a million children pays it once);
-/// after a panic the walk starts over, and the children already dropped hold
-/// placeholders by then (see `Slot::drop_child`), so only the rest are
-/// dropped. Each restart is past one more panicking child, so it ends.
-fn drop_in_flight<C: Placeholder + Unpin>(running: &mut Running<C>, first: &mut Option<Payload>) {
-    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| running.for_each(Slot::drop_child))) {
+/// a panic ends the walk with that child dropped and the rest still in the
+/// drain, so the walk resumes there.
+fn drop_in_flight<C: Unpin>(running: &mut Running<C>, first: &mut Option<Payload>) {
+    let mut slots = running.drain();
+    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| slots.by_ref().for_each(drop))) {
         first.get_or_insert(payload);
     }
-    running.clear();
 }
 
 /// Drops every item even if some `Drop`s panic; keeps the first panic.
