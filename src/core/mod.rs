@@ -427,8 +427,8 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         self.running.begin_poll();
         // Only handles, a token, triggers or an early reason need a look at
         // the outside world; a queue or lazy sources only need a refill.
-        let quiet = self.inbox.get().is_none()
-            && self.token.get().is_none()
+        // (A group with handles has a token: the inbox holds a clone.)
+        let quiet = self.token.get().is_none()
             && self.reason.is_none()
             && self.extras.as_ref().is_none_or(|x| x.triggers.is_empty());
         if !quiet {
@@ -512,9 +512,6 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<(usize, Outcome<T, E>)>> {
         loop {
-            if self.phase == Phase::Ended {
-                return Poll::Ready(None);
-            }
             if self.completions_left == 0 {
                 cx.waker().wake_by_ref();
                 self.park(cx);
@@ -536,18 +533,21 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                 // Charged like a completion: children that push children
                 // through a handle on every poll must not hold the thread.
                 self.completions_left -= 1;
-                self.refill(cx);
                 continue;
             }
             if !none_running {
                 self.park(cx);
                 return Poll::Pending;
             }
+            // Nothing in flight. `Ended` is only ever entered with nothing in
+            // flight, so it is checked here, off the path of every completion.
             match self.phase {
+                Phase::Ended => return Poll::Ready(None),
                 Phase::Draining => {
                     let mut panic = None;
                     self.end_into(&mut panic);
                     rethrow(panic);
+                    return Poll::Ready(None);
                 }
                 Phase::Running if self.nothing_waiting() => {
                     let closed = self.inbox.get().is_none_or(|inbox| inbox.close_if_empty());
@@ -555,6 +555,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
                         let mut panic = None;
                         self.end_into(&mut panic);
                         rethrow(panic);
+                        return Poll::Ready(None);
                     }
                 }
                 // Waiting for a permit or a pending source, both registered.
