@@ -10,10 +10,12 @@ use std::task::{Context, Poll};
 use async_lock::SemaphoreGuardArc;
 use futures_core::Stream;
 
+use crate::core::Placeholder;
+
 /// The erased types one flavour of group stores.
 pub(crate) trait Kind<'a, T, E> {
     /// A boxed child.
-    type Child: Future<Output = Result<T, E>> + Unpin;
+    type Child: Future<Output = Result<T, E>> + Unpin + Placeholder;
     /// A boxed `cancel_on` / `with_parent` trigger.
     type Trigger: Future<Output = ()> + Unpin;
     /// A boxed lazy source of children (`feed`, `feed_stream`).
@@ -70,5 +72,17 @@ impl<'a, T: 'a, E: 'a> Kind<'a, T, E> for LocalKind {
             child,
             _permit: permit,
         })
+    }
+}
+
+impl<'a, T: 'a, E: 'a> Placeholder for Pin<Box<dyn Future<Output = Result<T, E>> + Send + 'a>> {
+    fn placeholder() -> Self {
+        Box::pin(std::future::pending())
+    }
+}
+
+impl<'a, T: 'a, E: 'a> Placeholder for Pin<Box<dyn Future<Output = Result<T, E>> + 'a>> {
+    fn placeholder() -> Self {
+        Box::pin(std::future::pending())
     }
 }

@@ -406,6 +406,62 @@ fn panicking_drop_of_a_finished_child_inline_and_in_the_set() {
     }
 }
 
+/// Finishes at its first poll with `how` (a value, or a panic whose payload
+/// is `how` itself), then panics in its own `Drop`.
+struct FinishThenPanicOnDrop(Option<(bool, DropCount)>);
+
+impl std::future::Future for FinishThenPanicOnDrop {
+    type Output = Result<DropCount, TestError>;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let (panics, guard) = self.0.take().expect("polled once");
+        if panics {
+            std::panic::panic_any(guard);
+        }
+        std::task::Poll::Ready(Ok(guard))
+    }
+}
+
+impl Drop for FinishThenPanicOnDrop {
+    fn drop(&mut self) {
+        panic!("finished drop boom");
+    }
+}
+
+#[test]
+fn the_outcome_of_a_child_whose_drop_panics_is_not_leaked() {
+    // The child's value (or its panic payload) is in hand when the child's
+    // `Drop` panics: it must be dropped while that panic unwinds, not lost.
+    // Rust leaks a function's return value if a local's `Drop` panics after
+    // it was written (rust-lang/rust#47949), so the child must be dropped
+    // before its outcome is handed on. Inline slots and the set both.
+    for (before, panics) in [(1, false), (1, true), (4, false), (4, true)] {
+        let outcomes = Arc::new(AtomicUsize::new(0));
+        let tracker = Tracker::new();
+        let mut group: TryGroup<'static, DropCount, TestError> = TryGroup::new();
+        for i in 0..before {
+            group.push(tracker.track(i, futures::future::pending()));
+        }
+        group.push(FinishThenPanicOnDrop(Some((
+            panics,
+            DropCount(outcomes.clone()),
+        ))));
+        let msg = catch_panic(|| block_on(&mut group)).unwrap_err();
+        assert_eq!(
+            msg, "finished drop boom",
+            "{before} before, panics: {panics}"
+        );
+        assert_eq!(
+            outcomes.load(SeqCst),
+            1,
+            "{before} before, panics: {panics}"
+        );
+        tracker.assert_all_dropped();
+    }
+}
+
 #[test]
 fn two_panicking_drops_do_not_abort() {
     let tracker = Tracker::new();

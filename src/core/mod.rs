@@ -69,7 +69,7 @@ use async_lock::{futures::AcquireArc, Semaphore, SemaphoreGuardArc};
 use futures_core::Stream;
 
 pub(crate) use results::Results;
-pub(crate) use slot::{Outcome, Payload};
+pub(crate) use slot::{Outcome, Payload, Placeholder};
 
 use crate::inbox::{Inbox, IntoCancelled};
 use crate::kind::Kind;

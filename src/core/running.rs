@@ -136,7 +136,7 @@ impl<C: Unpin> Iterator for Drain<C> {
 
 impl<T, E, C> Running<C>
 where
-    C: Future<Output = Result<T, E>> + Unpin,
+    C: Future<Output = Result<T, E>> + Unpin + super::slot::Placeholder,
 {
     /// The next finished child, `Pending` if none is ready, `None` if empty.
     #[inline]
@@ -159,9 +159,9 @@ where
                     let i = to_poll.trailing_zeros() as usize;
                     *to_poll &= !(1 << i);
                     let slot = slots[i].as_mut().expect("to_poll ⊆ occupied");
-                    if let Poll::Ready(out) = Pin::new(slot).poll(cx) {
+                    if let Poll::Ready(out) = slot.poll_child(cx) {
                         // Free the slot before dropping the child: its
-                        // `Drop` may panic.
+                        // `Drop` may panic (and `out` unwinds with us).
                         let done = slots[i].take();
                         *occupied &= !(1 << i);
                         drop(done);

@@ -20,14 +20,25 @@ pub(crate) enum Outcome<T, E> {
 /// A child in flight: its push index and the child itself (which, in a group
 /// with a shared semaphore, holds its permit: see `Kind::with_permit`).
 ///
-/// A finished child is dropped by its owner as soon as `poll` returns
-/// `Ready`: `FuturesUnordered` releases the task before its `poll_next`
-/// returns (and stays consistent if that `Drop` panics), the inline slots
-/// clear the slot before dropping it. Either way its permit is back before
-/// the next child starts.
+/// A finished child is dropped at once, *before* its outcome is handed on:
+/// that gives its permit back before the next child starts, and if its
+/// `Drop` panics, the outcome is still a local of ours and is dropped while
+/// the panic unwinds. (Left to `FuturesUnordered`, the child would be
+/// dropped after `poll_next` wrote its return value, which Rust then leaks:
+/// rust-lang/rust#47949.) In the set, `poll` swaps in a [`Placeholder`]
+/// for that; the inline slots use [`Slot::poll_child`] and drop the slot.
 pub(crate) struct Slot<C> {
     pub(crate) index: usize,
+    /// After the child is dropped in the set, a placeholder that allocates
+    /// nothing: no `Option` here keeps the slot at 24 bytes and lets
+    /// `FuturesUnordered` use the box's niche for its own `Option`.
     child: C,
+}
+
+/// A boxed child type that can stand in for a dropped child without
+/// allocating (a box of a zero-sized future).
+pub(crate) trait Placeholder {
+    fn placeholder() -> Self;
 }
 
 impl<C> Slot<C> {
@@ -42,22 +53,38 @@ impl<C> Slot<C> {
     }
 }
 
-impl<T, E, C> Future for Slot<C>
+impl<T, E, C> Slot<C>
 where
     C: Future<Output = Result<T, E>> + Unpin,
 {
-    type Output = (usize, Outcome<T, E>);
-
+    /// Polls the child, catching a panic; the caller drops a finished child.
     #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let child = &mut this.child;
+    pub(crate) fn poll_child(&mut self, cx: &mut Context<'_>) -> Poll<(usize, Outcome<T, E>)> {
+        let child = &mut self.child;
         let outcome = match catch_unwind(AssertUnwindSafe(|| Pin::new(child).poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(Ok(value))) => Outcome::Ok(value),
             Ok(Poll::Ready(Err(error))) => Outcome::Err(error),
             Err(payload) => Outcome::Panic(payload),
         };
-        Poll::Ready((this.index, outcome))
+        Poll::Ready((self.index, outcome))
+    }
+}
+
+/// How `FuturesUnordered` polls a slot: a finished child is dropped here.
+impl<T, E, C> Future for Slot<C>
+where
+    C: Future<Output = Result<T, E>> + Unpin + Placeholder,
+{
+    type Output = (usize, Outcome<T, E>);
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let out = futures_core::ready!(this.poll_child(cx));
+        // Move the child out before dropping it: if its `Drop` panics, the
+        // slot already holds the placeholder, and `out` unwinds with us.
+        drop(std::mem::replace(&mut this.child, C::placeholder()));
+        Poll::Ready(out)
     }
 }
