@@ -153,7 +153,18 @@ fn pull_from<S: Stream + Unpin>(
     sources: &mut VecDeque<S>,
     cx: &mut Context<'_>,
 ) -> Option<S::Item> {
-    let mut i = 0;
+    // The first source, while it is exhausted, goes: the everyday case is
+    // one source with an item ready, and `front_mut` is cheaper than `[i]`.
+    loop {
+        let first = sources.front_mut()?;
+        match Pin::new(first).poll_next(cx) {
+            Poll::Ready(Some(child)) => return Some(child),
+            Poll::Ready(None) => drop(sources.pop_front()),
+            Poll::Pending => break,
+        }
+    }
+    // The first is pending: the others, in order.
+    let mut i = 1;
     while i < sources.len() {
         match Pin::new(&mut sources[i]).poll_next(cx) {
             Poll::Ready(Some(child)) => return Some(child),

@@ -66,7 +66,7 @@ impl<C: Unpin> Running<C> {
         self.len() == 0
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(&mut self, slot: Slot<C>) {
         match self {
             Running::Small {
