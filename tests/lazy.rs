@@ -147,6 +147,47 @@ fn live_children_never_exceed_the_limit_with_mixed_sources() {
     tracker.assert_all_dropped();
 }
 
+/// Yields its items, then `None` once; polled after that, it panics.
+struct Strict(Vec<u8>, bool);
+
+impl futures::Stream for Strict {
+    type Item = futures::future::Ready<Result<u8, ()>>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Self::Item>> {
+        assert!(!self.1, "a lazy source was polled after its end");
+        let next = self.0.pop();
+        self.1 = next.is_none();
+        Poll::Ready(next.map(|v| futures::future::ready(Ok(v))))
+    }
+}
+
+#[test]
+fn sources_in_turn_an_ended_one_never_polled_again_a_pending_one_not_in_the_way() {
+    // Sources are drained in the order they were fed; an exhausted source is
+    // dropped at once, and a pending one lets the ones behind it go on.
+    use futures::channel::mpsc;
+    use futures_test::task::new_count_waker;
+    let (tx, rx) = mpsc::unbounded::<u8>();
+    let mut group = TryGroup::<u8, ()>::with_limit(1);
+    group.feed_stream(Strict(vec![], false));
+    group.feed_stream(Strict(vec![5, 4], false));
+    group.feed_stream(rx.map(|v| async move { Ok(v) }));
+    group.feed_stream(Strict(vec![3, 2, 1], false));
+    let (waker, _) = new_count_waker();
+    assert!(
+        poll_with(&mut group, &waker).is_pending(),
+        "the channel is open"
+    );
+    tx.unbounded_send(9).unwrap();
+    drop(tx);
+    assert_eq!(
+        poll_with(&mut group, &waker),
+        Poll::Ready(Ok(vec![4, 5, 1, 2, 3, 9]))
+    );
+}
+
 #[test]
 fn feed_items_are_numbered_when_pulled() {
     // Rule 11: direct pushes at once, lazy pulls when pulled.
