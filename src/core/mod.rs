@@ -408,12 +408,12 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     // ---- polling ---------------------------------------------------------
 
     /// Asserts the group is still live (rule 7).
+    #[inline]
     #[track_caller]
-    pub(crate) fn assert_pollable(&self, what: &str) {
-        assert!(
-            self.phase != Phase::Done,
-            "trygroup: `{what}` polled after it completed (or after its poll panicked)"
-        );
+    pub(crate) fn assert_pollable(&self, what: &'static str) {
+        if self.phase == Phase::Done {
+            polled_after_done(what);
+        }
     }
 
     /// Start of one poll of the group: refresh wakers, look at the outside
@@ -593,4 +593,13 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> fmt::Debug for Core<'a, T, E, K> {
             .field("phase", &self.phase)
             .finish()
     }
+}
+
+/// The panic of a group polled after it completed; out of line, so a poll
+/// does not build the message's arguments.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn polled_after_done(what: &str) -> ! {
+    panic!("trygroup: `{what}` polled after it completed (or after its poll panicked)")
 }

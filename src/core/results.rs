@@ -32,14 +32,20 @@ impl<T> Results<T> {
         }
     }
 
-    /// Room for `total` values, taken at each poll: before children finish,
-    /// so the allocator need not merge the chunks freed children leave, and
-    /// in slots mode a slot for every child accepted so far.
+    /// Room for `total` values, asked at each poll: taken before children
+    /// finish, so the allocator need not merge the chunks freed children
+    /// leave. One comparison on most polls. In slots mode `in_order` is
+    /// empty but keeps its capacity, so slots are pre-made only past it;
+    /// `store_slow` makes any others.
     #[inline]
     pub(crate) fn reserve_for(&mut self, total: usize) {
-        if Self::ZST {
-            return;
+        if !Self::ZST && total > self.in_order.capacity() {
+            self.reserve_more(total);
         }
+    }
+
+    #[inline]
+    fn reserve_more(&mut self, total: usize) {
         if self.slots.is_empty() {
             if self.in_order.capacity() == 0 {
                 // The first poll: one plain allocation, not the grow path
