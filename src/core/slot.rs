@@ -55,11 +55,16 @@ impl<C> Slot<C> {
 
 impl<T, E, C> Slot<C>
 where
-    C: Future<Output = Result<T, E>> + Unpin,
+    C: Future<Output = Result<T, E>> + Unpin + Placeholder,
 {
-    /// Polls the child, catching a panic; the caller drops a finished child.
-    #[inline]
-    pub(crate) fn poll_child(&mut self, cx: &mut Context<'_>) -> Poll<(usize, Outcome<T, E>)> {
+    /// Polls the child, catching a panic. With `DROP`, a finished child is
+    /// dropped here, the placeholder taking its place (for the set); without,
+    /// the caller drops the slot (the inline slots).
+    #[inline(always)]
+    fn poll_slot<const DROP: bool>(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<(usize, Outcome<T, E>)> {
         let child = &mut self.child;
         let outcome = match catch_unwind(AssertUnwindSafe(|| Pin::new(child).poll(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
@@ -67,7 +72,20 @@ where
             Ok(Poll::Ready(Err(error))) => Outcome::Err(error),
             Err(payload) => Outcome::Panic(payload),
         };
+        if DROP {
+            // Move the child out before dropping it: if its `Drop` panics,
+            // the slot already holds the placeholder, and `outcome` unwinds
+            // with us.
+            drop(std::mem::replace(&mut self.child, C::placeholder()));
+        }
         Poll::Ready((self.index, outcome))
+    }
+
+    /// [`poll_slot`](Self::poll_slot) for the inline slots, which drop a
+    /// finished slot themselves.
+    #[inline]
+    pub(crate) fn poll_child(&mut self, cx: &mut Context<'_>) -> Poll<(usize, Outcome<T, E>)> {
+        self.poll_slot::<false>(cx)
     }
 }
 
@@ -80,11 +98,6 @@ where
 
     #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let out = futures_core::ready!(this.poll_child(cx));
-        // Move the child out before dropping it: if its `Drop` panics, the
-        // slot already holds the placeholder, and `out` unwinds with us.
-        drop(std::mem::replace(&mut this.child, C::placeholder()));
-        Poll::Ready(out)
+        self.poll_slot::<true>(cx)
     }
 }
