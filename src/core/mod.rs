@@ -39,14 +39,16 @@
 //!
 //! # Invariants
 //!
-//! * `running.len() <= limit` at every instant: [`Core::has_slot`] guards
-//!   every insertion and lowering the limit never inserts.
+//! * `running.len() <= limit` at every instant: [`Core::has_slot`] or the
+//!   free-slot count a refill starts from guards every insertion, and
+//!   lowering the limit never inserts.
 //! * `reason` is the group's first reason; once set it never changes, and the
 //!   token (if one was made) carries the same value.
 //! * Outside `Phase::Running`, nothing is accepted or started.
-//! * Every child is dropped exactly once: by its slot when it finishes, or by
-//!   `drop_each` / `Core::teardown_into` (in [`stop`]), which catch a panicking `Drop` so the
-//!   rest are still dropped, and re-raise the first such panic afterwards.
+//! * Every child is dropped exactly once: when it finishes, before its outcome
+//!   is handed on (see [`slot`]), or by `drop_each` / `Core::teardown_into`
+//!   (in [`stop`]), which catch a panicking `Drop` so the rest are still
+//!   dropped, and re-raise the first such panic afterwards.
 
 mod extras;
 mod refill;

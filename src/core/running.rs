@@ -21,7 +21,8 @@
 //!   without an outside wake. Each child is polled at most once per group
 //!   poll, which bounds the work, lowest slot first, so children are first
 //!   polled in the order they started (FIFO), as in the large set.
-//! * Many mode never goes back to small.
+//! * Many mode never goes back to small, except when [`Running::drain`]
+//!   empties the set (teardown, `with_semaphore`).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
