@@ -464,33 +464,21 @@ fn the_outcome_of_a_child_whose_drop_panics_is_not_leaked() {
 
 #[test]
 fn two_panicking_drops_do_not_abort() {
-    let tracker = Tracker::new();
-    let mut group = TryGroup::new();
-    group.push(bomb());
-    pending_children(&mut group, &tracker, 3);
-    group.push(bomb());
-    pending_children(&mut group, &tracker, 3);
-    assert!(poll_once(&mut group).is_pending());
-    let msg = catch_panic(move || drop(group)).unwrap_err();
-    assert_eq!(msg, "drop boom");
-    tracker.assert_all_dropped();
-}
-
-#[test]
-fn panicking_drops_in_the_inline_slots() {
-    // Up to four children live inline, not in a FuturesUnordered: the
-    // teardown walk restarts after each panicking drop and must still drop
-    // every other child exactly once.
-    let tracker = Tracker::new();
-    let mut group = TryGroup::new();
-    group.push(bomb());
-    pending_children(&mut group, &tracker, 1);
-    group.push(bomb());
-    pending_children(&mut group, &tracker, 1);
-    assert!(poll_once(&mut group).is_pending());
-    let msg = catch_panic(move || drop(group)).unwrap_err();
-    assert_eq!(msg, "drop boom");
-    tracker.assert_all_dropped();
+    // 3 children around each bomb put all 8 in a FuturesUnordered; 1 keeps
+    // all 4 in the inline slots. The teardown walk resumes after each
+    // panicking drop and must still drop every other child exactly once.
+    for around in [3, 1] {
+        let tracker = Tracker::new();
+        let mut group = TryGroup::new();
+        group.push(bomb());
+        pending_children(&mut group, &tracker, around);
+        group.push(bomb());
+        pending_children(&mut group, &tracker, around);
+        assert!(poll_once(&mut group).is_pending());
+        let msg = catch_panic(move || drop(group)).unwrap_err();
+        assert_eq!(msg, "drop boom");
+        tracker.assert_all_dropped();
+    }
 }
 
 #[test]

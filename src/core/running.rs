@@ -127,6 +127,7 @@ pub(crate) enum Drain<C: Unpin> {
 impl<C: Unpin> Iterator for Drain<C> {
     type Item = Slot<C>;
 
+    #[inline]
     fn next(&mut self) -> Option<Slot<C>> {
         match self {
             Drain::Small(slots) => slots.next(),

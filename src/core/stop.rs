@@ -181,23 +181,20 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Drop for Core<'a, T, E, K> {
 }
 
 /// Drops every in-flight child, each exactly once, even if some `Drop`s
-/// panic; keeps the first panic. One `catch_unwind` guards the whole walk
-/// rather than one per child (a group of a million children pays it once);
-/// a panic ends the walk with that child dropped and the rest still in the
-/// drain, so the walk resumes there.
+/// panic; keeps the first panic.
 fn drop_in_flight<C: Unpin>(running: &mut Running<C>, first: &mut Option<Payload>) {
-    let mut slots = running.drain();
-    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| slots.by_ref().for_each(drop))) {
-        first.get_or_insert(payload);
-    }
+    drop_each(running.drain(), first);
 }
 
-/// Drops every item even if some `Drop`s panic; keeps the first panic.
+/// Drops every item even if some `Drop`s panic; keeps the first panic. One
+/// `catch_unwind` guards the whole walk rather than one per item (a group
+/// of a million children pays it once): an item is out of the iterator
+/// before it is dropped, so a panic ends the walk with that item dropped and
+/// the rest still in the iterator, and the walk resumes there.
 fn drop_each<I: IntoIterator>(items: I, first: &mut Option<Payload>) {
-    for item in items {
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(item))) {
-            first.get_or_insert(payload);
-        }
+    let mut items = items.into_iter();
+    while let Err(payload) = catch_unwind(AssertUnwindSafe(|| items.by_ref().for_each(drop))) {
+        first.get_or_insert(payload);
     }
 }
 
