@@ -387,8 +387,15 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     #[inline]
     fn has_slot(&self) -> bool {
-        self.limit
-            .is_none_or(|limit| self.running.len() < limit.get())
+        self.free_slots() > 0
+    }
+
+    /// How many more children may be in flight now.
+    #[inline]
+    fn free_slots(&self) -> usize {
+        self.limit.map_or(usize::MAX, |limit| {
+            limit.get().saturating_sub(self.running.len())
+        })
     }
 
     #[inline]

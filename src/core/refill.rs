@@ -16,14 +16,6 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         }
     }
 
-    /// How many more children may be in flight now.
-    #[inline]
-    fn free_slots(&self) -> usize {
-        self.limit.map_or(usize::MAX, |limit| {
-            limit.get().saturating_sub(self.running.len())
-        })
-    }
-
     /// Starts up to `free` children.
     fn refill_slow(&mut self, cx: &mut Context<'_>, mut free: usize) {
         if self.phase != Phase::Running {
