@@ -88,7 +88,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         if let Some(dropped) = self.extras.as_mut().and_then(|x| x.dropped.as_mut()) {
             self.running.for_each(|slot| dropped.push(slot.index));
         }
-        drop_in_flight(&mut self.running, panic);
+        drop_each(self.running.drain(), panic);
         self.end_into(panic);
     }
 
@@ -164,7 +164,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
             drop_each(std::mem::take(&mut extras.sources), panic);
             drop_each(std::mem::take(&mut extras.triggers), panic);
         }
-        drop_in_flight(&mut self.running, panic);
+        drop_each(self.running.drain(), panic);
     }
 }
 
@@ -178,12 +178,6 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Drop for Core<'a, T, E, K> {
             rethrow(panic);
         }
     }
-}
-
-/// Drops every in-flight child, each exactly once, even if some `Drop`s
-/// panic; keeps the first panic.
-fn drop_in_flight<C: Unpin>(running: &mut Running<C>, first: &mut Option<Payload>) {
-    drop_each(running.drain(), first);
 }
 
 /// Drops every item even if some `Drop`s panic; keeps the first panic. One
