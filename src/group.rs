@@ -654,10 +654,27 @@ group_api! {
     /// any dropped future. Polling the group again after a `select!` branch
     /// lost is fine: nothing is lost by *not* being polled.
     ///
+    /// # How children are polled
+    ///
+    /// Up to four children are polled directly, with the waker of the task
+    /// that polls the group. Beyond that they live in a `FuturesUnordered`,
+    /// which polls only the children that were woken. A child that starts
+    /// there is first polled outside the set, with a waker of the group's own,
+    /// so one that finishes at once never costs a task in the set. One that
+    /// returns `Pending` is polled again at once by the set, with the set's
+    /// waker for it. So, as the [`Future`](std::future::Future) contract
+    /// allows, a child may see a different waker from one poll to the next
+    /// and must wake the waker of its latest poll (every future built with
+    /// `async`, `futures`, tokio or smol does). Children that register the
+    /// waker and wait for the outside world (I/O, timers, channels) would pay
+    /// that first poll twice, so when one does, the group first-polls only
+    /// one child in 64 outside the set until a child finishes, wakes itself
+    /// or leaves the waker alone at its first poll again.
+    ///
     /// # Which error wins
     ///
     /// The first one *observed*, in poll order: if several children fail
-    /// within one poll, the one `FuturesUnordered` polls first wins, and the
+    /// within one poll, the one polled first wins, and the
     /// others are dropped with their children. The token's
     /// [`CancelReason::Failed`] names the winner's index.
     ///

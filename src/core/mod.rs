@@ -3,7 +3,8 @@
 //! This file holds the state, accepting children and polling them;
 //! [`refill`] starts queued and lazy children, [`stop`] handles the first
 //! reason and every teardown, [`extras`] the parts only some groups use,
-//! [`running`] the in-flight set, [`slot`] one in-flight child and
+//! [`running`] the in-flight set, [`fresh`] the first polls of its large
+//! mode, [`slot`] one in-flight child and
 //! [`results`] the values in push order.
 //!
 //! # Architecture
@@ -51,6 +52,7 @@
 //!   dropped, and re-raise the first such panic afterwards.
 
 mod extras;
+mod fresh;
 mod refill;
 mod results;
 mod running;

@@ -1,19 +1,22 @@
-//! The in-flight set: a few children inline, more in a `FuturesUnordered`.
+//! The in-flight set: a few children inline, more in a `FuturesUnordered`
+//! (each first polled outside it, see [`fresh`](super::fresh)).
 //!
 //! The everyday group has a handful of children ("fetch three things").
 //! A `FuturesUnordered` costs two allocations to set up and one per child for
 //! its task node, which is most of the cost of such a group. So the set starts
 //! *small*: up to [`SMALL`] slots inline, each polled with the group's own
 //! waker (as `try_join_all` does below 31 children). The first child beyond
-//! that moves everything into a `FuturesUnordered` for good, which from then
-//! on polls only the children that were woken.
+//! that moves everything into the large set for good: a `FuturesUnordered`,
+//! which polls only the children that were woken, and in front of it the
+//! [`Fresh`] children, started and not polled yet, which enter the
+//! `FuturesUnordered` only if their first poll is `Pending`.
 //!
 //! # Invariants
 //!
 //! * Small mode: `occupied` has bit `i` set iff `slots[i]` is `Some`, and
 //!   occupied slots hold children in increasing push index (= start order)
 //!   from slot 0 up, so the lowest bit is the earliest child, and growing
-//!   hands the `FuturesUnordered` the children in start order;
+//!   hands them to `Fresh` in start order;
 //!   `to_poll` is a subset of `occupied`: the children not yet polled in the
 //!   current group poll. [`Running::begin_poll`] marks every child (they
 //!   share the group's waker, so any of them may have been woken), and a
@@ -21,15 +24,20 @@
 //!   without an outside wake. Each child is polled at most once per group
 //!   poll, which bounds the work, lowest slot first, so children are first
 //!   polled in the order they started (FIFO), as in the large set.
-//! * Many mode never goes back to small, except when [`Running::drain`]
-//!   empties the set (teardown, `with_semaphore`).
+//! * Many mode: every child in `fresh` started after every child in `set`
+//!   had its first poll, and `fresh` is emptied, in order, before `set` is
+//!   polled, so first polls stay FIFO there too. Many mode never goes back
+//!   to small, except when [`Running::drain`] empties the set (teardown,
+//!   `with_semaphore`).
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use futures_util::stream::FuturesUnordered;
 
+use super::fresh::Fresh;
 use super::slot::{Outcome, Slot};
 use std::future::Future;
 
@@ -42,7 +50,11 @@ pub(crate) enum Running<C> {
         occupied: u8,
         to_poll: u8,
     },
-    Many(FuturesUnordered<Slot<C>>),
+    Many {
+        set: FuturesUnordered<Slot<C>>,
+        /// Started, not polled yet: see [`fresh`](super::fresh).
+        fresh: Fresh<C>,
+    },
 }
 
 impl<C: Unpin> Running<C> {
@@ -58,7 +70,7 @@ impl<C: Unpin> Running<C> {
     pub(crate) fn len(&self) -> usize {
         match self {
             Running::Small { occupied, .. } => occupied.count_ones() as usize,
-            Running::Many(set) => set.len(),
+            Running::Many { set, fresh } => set.len() + fresh.len(),
         }
     }
 
@@ -80,11 +92,14 @@ impl<C: Unpin> Running<C> {
                 let top = (u8::BITS - occupied.leading_zeros()) as usize;
                 if top < SMALL {
                     fill(slots, occupied, to_poll, top, slot);
-                } else if let Some(set) = compact_or_grow(slots, occupied, to_poll, slot) {
-                    *self = Running::Many(set);
+                } else if let Some(fresh) = compact_or_grow(slots, occupied, to_poll, slot) {
+                    *self = Running::Many {
+                        set: FuturesUnordered::new(),
+                        fresh: Fresh::new(fresh),
+                    };
                 }
             }
-            Running::Many(set) => set.push(slot),
+            Running::Many { fresh, .. } => fresh.push(slot),
         }
     }
 
@@ -103,7 +118,7 @@ impl<C: Unpin> Running<C> {
     pub(crate) fn for_each(&self, f: impl FnMut(&Slot<C>)) {
         match self {
             Running::Small { slots, .. } => slots.iter().flatten().for_each(f),
-            Running::Many(set) => set.iter().for_each(f),
+            Running::Many { set, fresh } => fresh.iter().chain(set.iter()).for_each(f),
         }
     }
 
@@ -112,7 +127,7 @@ impl<C: Unpin> Running<C> {
     pub(crate) fn drain(&mut self) -> Drain<C> {
         match std::mem::replace(self, Running::new()) {
             Running::Small { slots, .. } => Drain::Small(slots.into_iter().flatten()),
-            Running::Many(set) => Drain::Many(set.into_iter()),
+            Running::Many { set, fresh } => Drain::Many(fresh.into_iter().chain(set)),
         }
     }
 }
@@ -121,7 +136,12 @@ impl<C: Unpin> Running<C> {
 /// panicking `Drop` of one slot leaves the rest here, to be taken next.
 pub(crate) enum Drain<C: Unpin> {
     Small(std::iter::Flatten<std::array::IntoIter<Option<Slot<C>>, SMALL>>),
-    Many(futures_util::stream::futures_unordered::IntoIter<Slot<C>>),
+    Many(
+        std::iter::Chain<
+            std::collections::vec_deque::IntoIter<Slot<C>>,
+            futures_util::stream::futures_unordered::IntoIter<Slot<C>>,
+        >,
+    ),
 }
 
 impl<C: Unpin> Iterator for Drain<C> {
@@ -147,7 +167,14 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<(usize, Outcome<T, E>)>> {
         match self {
-            Running::Many(set) => Pin::new(set).poll_next(cx),
+            Running::Many { set, fresh } => {
+                if fresh.len() != 0 {
+                    if let Some(out) = fresh.poll_into(set) {
+                        return Poll::Ready(Some(out));
+                    }
+                }
+                Pin::new(set).poll_next(cx)
+            }
             Running::Small {
                 slots,
                 occupied,
@@ -177,18 +204,20 @@ where
 }
 
 /// `push` in small mode when the top inline slot is taken: compacts the
-/// slots and fills the first free one, or, if all are taken, returns the
-/// `FuturesUnordered` to grow into, holding the children in order.
+/// slots and fills the first free one, or, if all are taken, returns them
+/// and `slot`, in start order, to become the fresh children of the large set
+/// (so first polls stay FIFO; one already polled is polled again, which is
+/// harmless).
 fn compact_or_grow<C>(
     slots: &mut [Option<Slot<C>>; SMALL],
     occupied: &mut u8,
     to_poll: &mut u8,
     slot: Slot<C>,
-) -> Option<FuturesUnordered<Slot<C>>> {
+) -> Option<VecDeque<Slot<C>>> {
     if occupied.count_ones() as usize == SMALL {
-        let set: FuturesUnordered<Slot<C>> = slots.iter_mut().filter_map(Option::take).collect();
-        set.push(slot);
-        return Some(set);
+        let mut fresh: VecDeque<Slot<C>> = slots.iter_mut().filter_map(Option::take).collect();
+        fresh.push_back(slot);
+        return Some(fresh);
     }
     let top = compact(slots, occupied, to_poll);
     fill(slots, occupied, to_poll, top, slot);

@@ -1,0 +1,154 @@
+//! First polls outside the `FuturesUnordered`: children that have just
+//! started, in the large set.
+//!
+//! A child in a `FuturesUnordered` costs a task node: an allocation, a link
+//! into its list, a trip through its ready queue and atomic reference counts,
+//! about half of what a child costs in all (W1 in BENCHMARKS.md). A child that
+//! finishes at its first poll needs none of that. So a started child waits
+//! here, in start order, and the next poll of the group polls it once, inline,
+//! before it enters the set:
+//!
+//! * `Ready`: done; the child never had a task node.
+//! * `Pending`: it goes into the set, which polls it again before anything
+//!   can be missed (a new task starts in the set's ready queue), now with the
+//!   set's waker for that child. So the waker of the inline poll needs to
+//!   wake nobody; it only tells the [`Probe`] what the child did with it.
+//!
+//! That second poll is the price of a child that pends at its first poll.
+//! It is small for a child that wakes itself (a yield: the set's poll finds
+//! it ready) or that pends without touching the waker, but a child waiting
+//! for the outside world (I/O, a timer, a channel) registers the waker, and
+//! then pays for registering twice, and for the I/O attempt twice. When one
+//! does that, the next are likely to, so the fresh children go into the set
+//! unpolled from then on, until the set is empty again.
+//!
+//! Why not sample one child in so many meanwhile: a sample would have its
+//! first poll before the children moved into the set ahead of it have had
+//! theirs, and first polls must stay in start order. Once the set is empty,
+//! every child in it has been polled.
+//!
+//! The probe is only a guess about cost: whatever it says, every child is
+//! first polled in start order and every pending child ends up in the set.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures_util::stream::FuturesUnordered;
+
+use super::slot::{Outcome, Placeholder, Slot};
+
+/// A buffer this large or smaller is kept once it empties, for the next
+/// children; a larger one goes back (the children now live in the set).
+const KEEP: usize = 64;
+
+/// Children started, not polled yet, in start order.
+pub(crate) struct Fresh<C> {
+    slots: VecDeque<Slot<C>>,
+    /// Made with the large set (one allocation per group that grows).
+    probe: Probe,
+    /// A child waited for the outside world at its inline poll: the next go
+    /// into the set unpolled, until the set is empty.
+    direct: bool,
+}
+
+/// The waker of the inline polls: wakes nobody, records what a child did.
+struct Probe {
+    flag: Arc<Flag>,
+    waker: Waker,
+}
+
+/// Set when a child wakes the probe's waker.
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Relaxed);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Relaxed);
+    }
+}
+
+impl<C> Fresh<C> {
+    pub(crate) fn new(slots: VecDeque<Slot<C>>) -> Self {
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(flag.clone());
+        Fresh {
+            slots,
+            probe: Probe { flag, waker },
+            direct: false,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    #[inline]
+    pub(crate) fn push(&mut self, slot: Slot<C>) {
+        self.slots.push_back(slot);
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Slot<C>> {
+        self.slots.iter()
+    }
+
+    pub(crate) fn into_iter(self) -> std::collections::vec_deque::IntoIter<Slot<C>> {
+        self.slots.into_iter()
+    }
+}
+
+impl<T, E, C> Fresh<C>
+where
+    C: Future<Output = Result<T, E>> + Unpin + Placeholder,
+{
+    /// Takes the fresh children in start order: polls each inline (or, while
+    /// the probe says it does not pay, moves it on unpolled) until one
+    /// finishes, whose outcome is returned; the pending ones go into `set`.
+    /// Called only with fresh children, before `set` is polled.
+    #[inline]
+    pub(crate) fn poll_into(
+        &mut self,
+        set: &mut FuturesUnordered<Slot<C>>,
+    ) -> Option<(usize, Outcome<T, E>)> {
+        if self.direct && set.is_empty() {
+            self.direct = false;
+        }
+        while let Some(mut slot) = self.slots.pop_front() {
+            if self.direct {
+                set.push(slot);
+                continue;
+            }
+            if let Poll::Ready(out) = self.first_poll(&mut slot) {
+                // Drop the child before handing its outcome on (see `slot`).
+                drop(slot);
+                return Some(out);
+            }
+            set.push(slot);
+        }
+        if self.slots.capacity() > KEEP {
+            self.slots = VecDeque::new();
+        }
+        None
+    }
+
+    /// One inline poll, and what it says about the next children.
+    #[inline]
+    fn first_poll(&mut self, slot: &mut Slot<C>) -> Poll<(usize, Outcome<T, E>)> {
+        let probe = &self.probe;
+        probe.flag.0.store(false, Relaxed);
+        let clones = Arc::strong_count(&probe.flag);
+        let poll = slot.poll_child(&mut Context::from_waker(&probe.waker));
+        if poll.is_pending() {
+            // Kept a clone of the waker (registered it) and did not wake it:
+            // it waits for the outside world.
+            self.direct = Arc::strong_count(&probe.flag) > clones && !probe.flag.0.load(Relaxed);
+        }
+        poll
+    }
+}
