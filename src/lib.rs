@@ -61,7 +61,8 @@
 //! 7. A panic in a child's `Drop`, a lazy source or a trigger propagates, but
 //!    every other child is still dropped exactly once.
 //! 8. One poll does a bounded amount of work (at most 128 completions or
-//!    batches of handle pushes taken in, and 128 lazy pulls), then the group
+//!    batches of handle pushes taken in, and 128 lazy pulls plus one per
+//!    slot of the limit, up to 256), then the group
 //!    wakes itself and returns `Pending`, so a million always-ready children
 //!    never hog the executor thread.
 //!

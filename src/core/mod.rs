@@ -85,8 +85,9 @@ use slot::Slot;
 use stop::rethrow;
 
 /// How many children may complete (or batches of handle pushes be taken in),
-/// and how many lazy items may be pulled, in one poll of the group before it
-/// yields (wakes itself, returns `Pending`).
+/// and how many lazy items may be pulled (plus one per slot of the limit, up
+/// to as many again), in one poll of the group before it yields (wakes
+/// itself, returns `Pending`).
 const BUDGET: u32 = 128;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -434,7 +435,13 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     #[inline]
     pub(crate) fn begin_poll(&mut self, cx: &mut Context<'_>) {
         self.completions_left = BUDGET;
-        self.pulls_left = BUDGET;
+        // Room for refilling every free slot, on top of one pull per
+        // completion: else a limited group stops pulling half-way through
+        // its completions and frees pile up unpaired with allocations.
+        self.pulls_left = BUDGET
+            + self
+                .limit
+                .map_or(0, |l| l.get().min(BUDGET as usize) as u32);
         self.running.begin_poll();
         // Only handles, a token, triggers or an early reason need a look at
         // the outside world; a queue or lazy sources only need a refill.
