@@ -17,6 +17,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     /// Starts up to `free` children.
+    #[inline]
     fn refill_slow(&mut self, cx: &mut Context<'_>, mut free: usize) {
         if self.phase != Phase::Running {
             return;
