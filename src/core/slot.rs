@@ -26,7 +26,8 @@ pub(crate) enum Outcome<T, E> {
 /// the panic unwinds. (Left to `FuturesUnordered`, the child would be
 /// dropped after `poll_next` wrote its return value, which Rust then leaks:
 /// rust-lang/rust#47949.) In the set, `poll` swaps in a [`Placeholder`]
-/// for that; the inline slots use [`Slot::poll_child`] and drop the slot.
+/// for that; the inline slots and the fresh children (polled outside the
+/// set) use [`Slot::poll_child`] and drop the slot.
 pub(crate) struct Slot<C> {
     pub(crate) index: usize,
     /// After the child is dropped in the set, a placeholder that allocates
@@ -81,8 +82,8 @@ where
         Poll::Ready((self.index, outcome))
     }
 
-    /// [`poll_slot`](Self::poll_slot) for the inline slots, which drop a
-    /// finished slot themselves.
+    /// [`poll_slot`](Self::poll_slot) for the inline slots and the fresh
+    /// children, which drop a finished slot themselves.
     #[inline]
     pub(crate) fn poll_child(&mut self, cx: &mut Context<'_>) -> Poll<(usize, Outcome<T, E>)> {
         self.poll_slot::<false>(cx)
