@@ -15,6 +15,9 @@ use std::sync::Arc;
 use std::task::Poll;
 use trygroup::TryGroup;
 
+/// Children in the larger tests (fewer under Miri, which is slow).
+const BIG: usize = if cfg!(miri) { 120 } else { 1000 };
+
 /// Waits for `gate`, counting its polls in `polls[i]`; then `Ok(i)`.
 fn waiter(
     i: usize,
@@ -52,7 +55,7 @@ fn polls_of(polls: &[AtomicUsize]) -> Vec<usize> {
 
 #[test]
 fn children_waiting_for_the_outside_world_are_woken_through_the_set() {
-    let n = 1000;
+    let n = BIG;
     let (gate, polls) = (Gate::new(), counters(n));
     let mut group = TryGroup::new();
     for i in 0..n {
@@ -78,7 +81,7 @@ fn children_waiting_for_the_outside_world_are_woken_through_the_set() {
 
 #[test]
 fn after_one_child_waits_for_the_outside_world_the_next_start_in_the_set() {
-    let n = 1000;
+    let n = BIG;
     let (gate, polls) = (Gate::new(), counters(n));
     let mut group = TryGroup::new();
     for i in 0..n {
@@ -135,7 +138,7 @@ fn self_waking_children_stay_on_first_polls_outside_the_set() {
     // A child that wakes itself at its first poll (a yield) is ready at the
     // set's poll: that is the case first polls outside the set pay for. Every
     // such child is polled exactly twice, and the group needs no outside wake.
-    let n = 300;
+    let n = BIG / 3;
     let polls = counters(n);
     let mut group = TryGroup::new();
     for i in 0..n {
@@ -162,7 +165,7 @@ fn self_waking_children_stay_on_first_polls_outside_the_set() {
 fn first_polls_are_in_start_order_and_every_child_is_dropped_once() {
     let tracker = Tracker::new();
     let gate = Gate::new();
-    let n = 500;
+    let n = BIG / 2;
     let mut group = TryGroup::<usize, ()>::new();
     for i in 0..n {
         let gate = gate.clone();
@@ -195,7 +198,7 @@ fn first_polls_are_in_start_order_and_every_child_is_dropped_once() {
 fn an_error_at_a_first_poll_outside_the_set_drops_every_child_once() {
     let tracker = Tracker::new();
     let gate = Gate::new();
-    let n = 1000;
+    let n = BIG;
     let mut group = TryGroup::new();
     for i in 0..n {
         let gate = gate.clone();
