@@ -24,11 +24,13 @@
 //!   without an outside wake. Each child is polled at most once per group
 //!   poll, which bounds the work, lowest slot first, so children are first
 //!   polled in the order they started (FIFO), as in the large set.
-//! * Many mode: every child in `fresh` started after every child in `set`
-//!   had its first poll, and `fresh` is emptied, in order, before `set` is
-//!   polled, so first polls stay FIFO there too. Many mode never goes back
-//!   to small, except when [`Running::drain`] empties the set (teardown,
-//!   `with_semaphore`).
+//! * Many mode: every child in `fresh` started after every child in `set`,
+//!   and `fresh` is emptied, in order, before `set` is polled. Fresh
+//!   children are polled inline only while every child in `set` has had its
+//!   first poll; otherwise (the probe's direct mode) they join `set`
+//!   unpolled, behind the others. So first polls stay FIFO there too. Many
+//!   mode never goes back to small, except when [`Running::drain`] empties
+//!   the set (teardown, `with_semaphore`).
 
 use std::collections::VecDeque;
 use std::pin::Pin;
