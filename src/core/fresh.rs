@@ -25,7 +25,7 @@
 //! Why not sample one child in so many meanwhile: a sample would have its
 //! first poll before the children moved into the set ahead of it have had
 //! theirs, and first polls must stay in start order. Once the set is empty,
-//! every child in it has been polled.
+//! no child is waiting there for its first poll, and inline polls resume.
 //!
 //! The probe is only a guess about cost: whatever it says, every child is
 //! first polled in start order and every pending child ends up in the set.
