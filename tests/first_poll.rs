@@ -53,14 +53,20 @@ fn polls_of(polls: &[AtomicUsize]) -> Vec<usize> {
     polls.iter().map(|p| p.load(SeqCst)).collect()
 }
 
+/// `n` children that wait for `gate`, pushed before the first poll.
+fn waiting_group(
+    n: usize,
+    gate: &Gate,
+    polls: &Arc<Vec<AtomicUsize>>,
+) -> TryGroup<'static, usize, ()> {
+    (0..n).map(|i| waiter(i, gate, polls)).collect()
+}
+
 #[test]
 fn children_waiting_for_the_outside_world_are_woken_through_the_set() {
     let n = BIG;
     let (gate, polls) = (Gate::new(), counters(n));
-    let mut group = TryGroup::new();
-    for i in 0..n {
-        group.push(waiter(i, &gate, &polls));
-    }
+    let mut group = waiting_group(n, &gate, &polls);
     let (waker, count) = new_count_waker();
     assert!(poll_with(&mut group, &waker).is_pending());
     assert!(
@@ -83,10 +89,7 @@ fn children_waiting_for_the_outside_world_are_woken_through_the_set() {
 fn after_one_child_waits_for_the_outside_world_the_next_start_in_the_set() {
     let n = BIG;
     let (gate, polls) = (Gate::new(), counters(n));
-    let mut group = TryGroup::new();
-    for i in 0..n {
-        group.push(waiter(i, &gate, &polls));
-    }
+    let mut group = waiting_group(n, &gate, &polls);
     assert!(poll_once(&mut group).is_pending());
     // Child 0 is polled outside the set, registers the waker and pends; the
     // others go into the set unpolled, so each is polled once.
