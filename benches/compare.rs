@@ -22,6 +22,12 @@
 //! children. Allocation counts come from a separate, untimed run with the
 //! counting allocator switched on (it costs one relaxed load per allocation
 //! when off).
+//!
+//! W4 and W7 also run `raw-fu-made`: raw FU over children that were all boxed
+//! before the set first polled them. That is the job `TryGroup::push` gives
+//! a group awaited after every push: the boxes exist before any task node,
+//! and the allocator places them accordingly (W7 is sensitive to that, see
+//! BENCHMARKS.md). The `trygroup` (push) rows also give their ratio to it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
@@ -363,6 +369,9 @@ impl Future for YieldNow {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Peer {
     RawFu,
+    /// Raw FU over children all boxed before the set first polls them, as a
+    /// group filled by `push` before it is awaited has them (W4, W7).
+    RawFuMade,
     TryJoinAll,
     TryForEach,
     BufferUnordered,
@@ -374,8 +383,9 @@ enum Peer {
     TryGroupFeed,
 }
 
-const ALL_PEERS: [Peer; 10] = [
+const ALL_PEERS: [Peer; 11] = [
     Peer::RawFu,
+    Peer::RawFuMade,
     Peer::TryJoinAll,
     Peer::TryForEach,
     Peer::BufferUnordered,
@@ -391,6 +401,7 @@ impl Peer {
     fn name(self) -> &'static str {
         match self {
             Peer::RawFu => "raw-fu",
+            Peer::RawFuMade => "raw-fu-made",
             Peer::TryJoinAll => "try_join_all",
             Peer::TryForEach => "try_for_each_concurrent",
             Peer::BufferUnordered => "buffer_unordered",
@@ -407,6 +418,7 @@ impl Peer {
     fn note(self) -> &'static str {
         match self {
             Peer::RawFu => "boxed",
+            Peer::RawFuMade => "boxed, all made first",
             Peer::TryJoinAll => "boxed",
             Peer::TryForEach => "unboxed",
             Peer::BufferUnordered => "unboxed",
@@ -472,6 +484,18 @@ where
             let mut fu: FuturesUnordered<BoxFut<T>> = FuturesUnordered::new();
             for i in 0..n {
                 fu.push(Box::pin(make(i)));
+            }
+            let mut sum = 0usize;
+            while let Some(r) = fu.next().await {
+                sum = sum.wrapping_add(r?.value());
+            }
+            Ok(sum)
+        }),
+        Peer::RawFuMade => block_on(async {
+            let made: Vec<BoxFut<T>> = (0..n).map(|i| boxed(make(i))).collect();
+            let mut fu: FuturesUnordered<BoxFut<T>> = FuturesUnordered::new();
+            for c in made {
+                fu.push(c);
             }
             let mut sum = 0usize;
             while let Some(r) = fu.next().await {
@@ -581,6 +605,20 @@ where
         Peer::RawFu => block_on(async {
             let mut fu: FuturesUnordered<BoxFut<T>> = FuturesUnordered::new();
             let mut children = (0..n).map(|i| boxed(make(i)));
+            fu.extend(children.by_ref().take(limit));
+            let mut sum = 0usize;
+            while let Some(r) = fu.next().await {
+                sum = sum.wrapping_add(r?.value());
+                if let Some(c) = children.next() {
+                    fu.push(c);
+                }
+            }
+            Ok(sum)
+        }),
+        Peer::RawFuMade => block_on(async {
+            let made: Vec<BoxFut<T>> = (0..n).map(|i| boxed(make(i))).collect();
+            let mut children = made.into_iter();
+            let mut fu: FuturesUnordered<BoxFut<T>> = FuturesUnordered::new();
             fu.extend(children.by_ref().take(limit));
             let mut sum = 0usize;
             while let Some(r) = fu.next().await {
@@ -740,7 +778,9 @@ fn small_groups(peer: Peer, groups: usize) -> Option<usize> {
                 sum = sum.wrapping_add(v[0] + v[1] + v[2]);
             }
         }),
-        Peer::TryForEach | Peer::BufferUnordered | Peer::TryGroupFeed => return None,
+        Peer::RawFuMade | Peer::TryForEach | Peer::BufferUnordered | Peer::TryGroupFeed => {
+            return None
+        }
     }
     Some(sum)
 }
@@ -825,7 +865,7 @@ fn pending(peer: Peer, n: usize, probe: &mut dyn FnMut()) -> Option<()> {
             assert!(Pin::new(&mut g).poll(&mut cx).is_pending());
             probe();
         }
-        Peer::BufferUnordered | Peer::TryGroupFeed => return None,
+        Peer::RawFuMade | Peer::BufferUnordered | Peer::TryGroupFeed => return None,
     }
     Some(())
 }
@@ -894,8 +934,19 @@ impl W {
     fn peers(self) -> &'static [Peer] {
         use Peer::*;
         match self {
-            W::W1 | W::W2 | W::W3 | W::W7 => &[
+            W::W1 | W::W2 | W::W3 => &[
                 RawFu,
+                TryJoinAll,
+                TryForEach,
+                FutureGroup,
+                VecTryJoin,
+                JoinSet,
+                AsyncExecutor,
+                TryGroup,
+            ],
+            W::W7 => &[
+                RawFu,
+                RawFuMade,
                 TryJoinAll,
                 TryForEach,
                 FutureGroup,
@@ -906,6 +957,7 @@ impl W {
             ],
             W::W4 => &[
                 RawFu,
+                RawFuMade,
                 TryForEach,
                 BufferUnordered,
                 FutureGroup,
@@ -1078,8 +1130,25 @@ struct Row {
     verdict: String,
 }
 
-/// Times `peers` on workload `w` at `n` children, interleaved.
-fn time_peers(cfg: &Config, w: W, n: usize, peers: &[Peer]) -> Vec<(Peer, f64, (f64, f64, f64))> {
+/// A median (min, max) of per-repetition ratios.
+type Ratio = (f64, f64, f64);
+
+/// A peer's median ns per child, and its [`Ratio`] to raw FU.
+type Timed = (Peer, f64, Ratio);
+
+/// Times `peers` on workload `w` at `n` children, interleaved. The second
+/// list: each peer's median (min, max) of per-repetition ratios to
+/// `raw-fu-made`, if that peer ran.
+fn time_peers(cfg: &Config, w: W, n: usize, peers: &[Peer]) -> Vec<Timed> {
+    time_peers_made(cfg, w, n, peers).0
+}
+
+fn time_peers_made(
+    cfg: &Config,
+    w: W,
+    n: usize,
+    peers: &[Peer],
+) -> (Vec<Timed>, Vec<(Peer, Ratio)>) {
     // Runs of a million children and more are long enough to need fewer repetitions.
     let reps = if n >= 1_000_000 {
         cfg.reps.min(if cfg.quick { 3 } else { 5 })
@@ -1095,7 +1164,7 @@ fn time_peers_iters(
     peers: &[Peer],
     iters: usize,
     reps: usize,
-) -> Vec<(Peer, f64, (f64, f64, f64))> {
+) -> (Vec<Timed>, Vec<(Peer, Ratio)>) {
     let run = |p: Peer| {
         let start = Instant::now();
         measured_job(w, p, n, iters).expect("peer runs this workload");
@@ -1110,20 +1179,32 @@ fn time_peers_iters(
             ns[k].push(run(p));
         }
     }
-    let base = peers.iter().position(|&p| p == Peer::RawFu);
-    peers
-        .iter()
-        .enumerate()
-        .map(|(k, &p)| {
-            let mut ratios: Vec<f64> = match base {
-                Some(b) => ns[k].iter().zip(&ns[b]).map(|(a, b)| a / b).collect(),
-                None => vec![f64::NAN],
-            };
-            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            (p, median(&mut ns[k]), (median(&mut ratios), lo, hi))
+    let position = |base| peers.iter().position(|&p| p == base);
+    let (raw, made) = (position(Peer::RawFu), position(Peer::RawFuMade));
+    let vs_made = match made {
+        Some(m) => (0..peers.len())
+            .map(|k| (peers[k], ratio_stats(&ns[k], Some(&ns[m]))))
+            .collect(),
+        None => Vec::new(),
+    };
+    let timed = (0..peers.len())
+        .map(|k| {
+            let ratio = ratio_stats(&ns[k], raw.map(|b| &ns[b][..]));
+            (peers[k], median(&mut ns[k].clone()), ratio)
         })
-        .collect()
+        .collect();
+    (timed, vs_made)
+}
+
+/// The median (min, max) of per-repetition ratios of `ns` to `base`.
+fn ratio_stats(ns: &[f64], base: Option<&[f64]>) -> Ratio {
+    let mut ratios: Vec<f64> = match base {
+        Some(base) => ns.iter().zip(base).map(|(a, b)| a / b).collect(),
+        None => vec![f64::NAN],
+    };
+    let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (median(&mut ratios), lo, hi)
 }
 
 fn count_allocs(w: W, peer: Peer, n: usize) -> Mem {
@@ -1172,14 +1253,14 @@ fn timed_rows(cfg: &Config, w: W, rows: &mut Vec<Row>) {
         .iter()
         .filter(|&&p| !(w == W::W3 && p == Peer::TryJoinAll))
         .partition(|&&p| w != W::W7 || !matches!(p, Peer::VecTryJoin | Peer::FutureGroup));
-    let mut timed = time_peers(cfg, w, n, &fast);
+    let (mut timed, vs_made) = time_peers_made(cfg, w, n, &fast);
     let mut slow_n = n;
     if !slow.is_empty() {
         slow_n = (n / 20).max(1);
         let mut with_base = vec![Peer::RawFu];
         with_base.extend(&slow);
         // One run per sample and few samples: these peers are quadratic here.
-        let t = time_peers_iters(w, slow_n, &with_base, 1, cfg.reps.min(5));
+        let (t, _) = time_peers_iters(w, slow_n, &with_base, 1, cfg.reps.min(5));
         timed.extend(t.into_iter().filter(|(p, ..)| *p != Peer::RawFu));
     }
     let raw = timed.iter().find(|t| t.0 == Peer::RawFu).map(|t| t.2 .0);
@@ -1211,10 +1292,18 @@ fn timed_rows(cfg: &Config, w: W, rows: &mut Vec<Row>) {
         let (target, verdict) = match p {
             Peer::TryGroup | Peer::TryGroupFeed => {
                 let ahead = ahead_of(&timed, tg.unwrap_or(ratio.0));
+                // `push` makes every child before the group runs: also
+                // compare with raw FU doing the same.
+                let made = match vs_made.iter().find(|m| m.0 == p) {
+                    Some(&(_, r)) if p == Peer::TryGroup => {
+                        format!("; {} raw-fu-made", fmt_ratio(Some(r)))
+                    }
+                    _ => String::new(),
+                };
                 (
                     "≤ 1.05× raw FU; ahead of JoinSet, async_executor, FutureGroup, try_join_all"
                         .into(),
-                    format!("{}{}", pass(ratio.0 <= 1.05), ahead),
+                    format!("{}{}{}", pass(ratio.0 <= 1.05), ahead, made),
                 )
             }
             _ => (String::new(), String::new()),
