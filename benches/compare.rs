@@ -33,7 +33,10 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{
+    AtomicBool, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Instant;
@@ -328,6 +331,71 @@ impl Sparse {
     }
 }
 
+/// W10: children that wait for the outside world, as I/O does. Each pends at
+/// its first poll with its waker registered; a [`Drive`] polled beside the
+/// job, as an executor polls its I/O driver, answers the registered requests
+/// in index order, at most [`REPLIES`] per poll, waking each child it answers.
+struct Reactor {
+    answered: AtomicUsize,
+    requested: Box<[AtomicBool]>,
+    ready: Box<[AtomicBool]>,
+    wakers: Box<[AtomicWaker]>,
+}
+
+/// How many requests the reactor answers per poll.
+const REPLIES: usize = 16;
+
+impl Reactor {
+    fn new(n: usize) -> Arc<Self> {
+        Arc::new(Reactor {
+            answered: AtomicUsize::new(0),
+            requested: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            ready: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            wakers: (0..n).map(|_| AtomicWaker::new()).collect(),
+        })
+    }
+}
+
+struct IoChild(usize, Arc<Reactor>);
+impl Future for IoChild {
+    type Output = Result<usize, E>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (i, r) = (self.0, &*self.1);
+        if !r.ready[i].load(Acquire) {
+            r.wakers[i].register(cx.waker());
+            r.requested[i].store(true, Release);
+            if !r.ready[i].load(Acquire) {
+                return Poll::Pending;
+            }
+        }
+        Poll::Ready(Ok(i))
+    }
+}
+
+/// The reactor's side of W10: done once every child was answered.
+struct Drive(Arc<Reactor>);
+impl Future for Drive {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let r = &*self.0;
+        let n = r.ready.len();
+        let first = r.answered.load(Relaxed);
+        let mut k = first;
+        while k < n && k < first + REPLIES && r.requested[k].load(Acquire) {
+            r.ready[k].store(true, Release);
+            r.wakers[k].wake();
+            k += 1;
+        }
+        r.answered.store(k, Relaxed);
+        if k == n {
+            return Poll::Ready(());
+        }
+        // The outside world is always busy: come back at the next turn.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
 struct SparseChild(usize, Arc<Sparse>);
 impl Future for SparseChild {
     type Output = Result<usize, E>;
@@ -590,19 +658,21 @@ where
     })
 }
 
-/// The same job with at most `limit` children in flight.
+/// The same job with at most `limit` children in flight; `beside` (W10's
+/// reactor) is polled alongside it until both are done.
 fn limited<C, T>(
     peer: Peer,
     n: usize,
     limit: usize,
     make: impl Fn(usize) -> C + Send,
+    beside: Option<Drive>,
 ) -> Option<Result<usize, E>>
 where
     C: Future<Output = Result<T, E>> + Send + Unpin + 'static,
     T: Value + Send + 'static,
 {
     Some(match peer {
-        Peer::RawFu => block_on(async {
+        Peer::RawFu => block_on(with(beside, async {
             let mut fu: FuturesUnordered<BoxFut<T>> = FuturesUnordered::new();
             let mut children = (0..n).map(|i| boxed(make(i)));
             fu.extend(children.by_ref().take(limit));
@@ -614,8 +684,8 @@ where
                 }
             }
             Ok(sum)
-        }),
-        Peer::RawFuMade => block_on(async {
+        })),
+        Peer::RawFuMade => block_on(with(beside, async {
             let made: Vec<BoxFut<T>> = (0..n).map(|i| boxed(make(i))).collect();
             let mut children = made.into_iter();
             let mut fu: FuturesUnordered<BoxFut<T>> = FuturesUnordered::new();
@@ -628,8 +698,8 @@ where
                 }
             }
             Ok(sum)
-        }),
-        Peer::TryForEach => block_on(async {
+        })),
+        Peer::TryForEach => block_on(with(beside, async {
             stream::iter((0..n).map(|i| Ok(make(i))))
                 .try_for_each_concurrent(limit, |c| {
                     c.map_ok(|v| {
@@ -638,16 +708,16 @@ where
                 })
                 .await?;
             Ok(n)
-        }),
-        Peer::BufferUnordered => block_on(async {
+        })),
+        Peer::BufferUnordered => block_on(with(beside, async {
             let mut s = stream::iter((0..n).map(make)).buffer_unordered(limit);
             let mut sum = 0usize;
             while let Some(r) = s.next().await {
                 sum = sum.wrapping_add(r?.value());
             }
             Ok(sum)
-        }),
-        Peer::FutureGroup => block_on(async {
+        })),
+        Peer::FutureGroup => block_on(with(beside, async {
             let mut g: FutureGroup<BoxFut<T>> = FutureGroup::new();
             let mut children = (0..n).map(|i| boxed(make(i)));
             g.extend(children.by_ref().take(limit));
@@ -659,8 +729,8 @@ where
                 }
             }
             Ok(sum)
-        }),
-        Peer::JoinSet => runtime().block_on(async {
+        })),
+        Peer::JoinSet => runtime().block_on(with(beside, async {
             let mut set = JoinSet::new();
             let mut children = (0..n).map(&make);
             for c in children.by_ref().take(limit) {
@@ -674,8 +744,8 @@ where
                 }
             }
             Ok(sum)
-        }),
-        Peer::AsyncExecutor => on_executor(async {
+        })),
+        Peer::AsyncExecutor => on_executor(with(beside, async {
             let mut children = (0..n).map(&make);
             let mut fu: FuturesUnordered<Task<Result<T, E>>> =
                 children.by_ref().take(limit).map(|c| EX.spawn(c)).collect();
@@ -687,21 +757,29 @@ where
                 }
             }
             Ok(sum)
-        }),
-        Peer::TryGroup => block_on(async {
+        })),
+        Peer::TryGroup => block_on(with(beside, async {
             let mut g = TryGroup::with_limit(limit);
             for i in 0..n {
                 g.push(make(i));
             }
             Ok(g.await?.len())
-        }),
-        Peer::TryGroupFeed => block_on(async {
+        })),
+        Peer::TryGroupFeed => block_on(with(beside, async {
             let mut g = TryGroup::with_limit(limit);
             g.feed((0..n).map(make));
             Ok(g.await?.len())
-        }),
+        })),
         Peer::TryJoinAll | Peer::VecTryJoin => return None,
     })
+}
+
+/// `job`, with `beside` polled alongside until both are done.
+async fn with<R>(beside: Option<Drive>, job: impl Future<Output = R>) -> R {
+    match beside {
+        None => job.await,
+        Some(drive) => futures::join!(job, drive).0,
+    }
 }
 
 /// W9: `groups` groups of three ready children each.
@@ -896,9 +974,10 @@ enum W {
     W7,
     W8,
     W9,
+    W10,
 }
 
-const ALL_W: [W; 9] = [
+const ALL_W: [W; 10] = [
     W::W1,
     W::W2,
     W::W3,
@@ -908,6 +987,7 @@ const ALL_W: [W; 9] = [
     W::W7,
     W::W8,
     W::W9,
+    W::W10,
 ];
 
 impl W {
@@ -928,6 +1008,7 @@ impl W {
             W::W7 => "W7 sparse wakes",
             W::W8 => "W8 lazy feed, limit 64",
             W::W9 => "W9 groups of 3 (per group)",
+            W::W10 => "W10 I/O, limited (64)",
         }
     }
 
@@ -955,7 +1036,7 @@ impl W {
                 AsyncExecutor,
                 TryGroup,
             ],
-            W::W4 => &[
+            W::W4 | W::W10 => &[
                 RawFu,
                 RawFuMade,
                 TryForEach,
@@ -1006,7 +1087,18 @@ fn job(w: W, peer: Peer, n: usize) -> Option<usize> {
     match w {
         W::W1 => check(unbounded(peer, n, Ready)),
         W::W2 | W::W6 => check(unbounded(peer, n, yield_once)),
-        W::W4 => check(limited(peer, n, 64, yield_once)),
+        W::W4 => check(limited(peer, n, 64, yield_once, None)),
+        W::W10 => {
+            let reactor = Reactor::new(n);
+            let drive = Drive(reactor.clone());
+            check(limited(
+                peer,
+                n,
+                64,
+                move |i| IoChild(i, reactor.clone()),
+                Some(drive),
+            ))
+        }
         W::W3 => {
             if peer == Peer::TryJoinAll {
                 return None;
@@ -1029,7 +1121,7 @@ fn job(w: W, peer: Peer, n: usize) -> Option<usize> {
             check(unbounded(peer, n, make))
         }
         W::W8 => {
-            let r = limited(peer, n, 64, |_| Unit)?.expect("no child fails here");
+            let r = limited(peer, n, 64, |_| Unit, None)?.expect("no child fails here");
             assert!(r == n || r == 0, "{peer:?}: bad count {r}");
             Some(r)
         }
@@ -1237,7 +1329,7 @@ fn pass(ok: bool) -> String {
     if ok { "PASS" } else { "MISS" }.into()
 }
 
-/// Rows for the timed workloads W1–W4, W7.
+/// Rows for the timed workloads W1–W4, W7, W10.
 fn timed_rows(cfg: &Config, w: W, rows: &mut Vec<Row>) {
     // Quick mode runs the costly sparse-wake workload at a fifth of N.
     let n = cfg.n.unwrap_or(if cfg.quick && w == W::W7 {
@@ -1353,7 +1445,7 @@ fn run_all(cfg: &Config) -> (Vec<Row>, Vec<String>) {
     for &w in &cfg.only {
         let t0 = Instant::now();
         match w {
-            W::W1 | W::W2 | W::W3 | W::W4 | W::W7 => timed_rows(cfg, w, &mut rows),
+            W::W1 | W::W2 | W::W3 | W::W4 | W::W7 | W::W10 => timed_rows(cfg, w, &mut rows),
             W::W5 => {
                 let n = cfg.n.unwrap_or(100_000);
                 for p in selected(cfg, w) {
