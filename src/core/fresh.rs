@@ -110,13 +110,16 @@ where
     /// Takes the fresh children in start order: polls each inline (or, while
     /// the probe says it does not pay, moves it on unpolled) until one
     /// finishes, whose outcome is returned; the pending ones go into `set`.
-    /// Called only with fresh children, before `set` is polled.
+    /// `len` counts the children here and in `set`. Called only with fresh
+    /// children, before `set` is polled.
     #[inline]
     pub(crate) fn poll_into(
         &mut self,
         set: &mut FuturesUnordered<Slot<C>>,
+        len: usize,
     ) -> Option<(usize, Outcome<T, E>)> {
-        if self.direct && set.is_empty() {
+        // The set is empty when every child is fresh.
+        if self.direct && len == self.slots.len() {
             self.direct = false;
         }
         while let Some(mut slot) = self.slots.pop_front() {

@@ -31,6 +31,10 @@
 //!   unpolled, behind the others. So first polls stay FIFO there too. Many
 //!   mode never goes back to small, except when [`Running::drain`] empties
 //!   the set (teardown, `with_semaphore`).
+//! * Many mode: `len` is `set.len() + fresh.len()` (asserted in debug
+//!   builds). A child whose `Drop` panics as it finishes is gone without
+//!   being counted out, but that panic tears the group down (`drain`), so
+//!   nothing reads the count again.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -56,6 +60,10 @@ pub(crate) enum Running<C> {
         set: FuturesUnordered<Slot<C>>,
         /// Started, not polled yet: see [`fresh`](super::fresh).
         fresh: Fresh<C>,
+        /// Children in `set` and `fresh`: counted here, because
+        /// `FuturesUnordered::len` chases pointers and a limited group asks
+        /// at every refill.
+        len: usize,
     },
 }
 
@@ -72,7 +80,10 @@ impl<C: Unpin> Running<C> {
     pub(crate) fn len(&self) -> usize {
         match self {
             Running::Small { occupied, .. } => occupied.count_ones() as usize,
-            Running::Many { set, fresh } => set.len() + fresh.len(),
+            Running::Many { set, fresh, len } => {
+                debug_assert_eq!(*len, set.len() + fresh.len(), "trygroup bug: stale count");
+                *len
+            }
         }
     }
 
@@ -97,11 +108,15 @@ impl<C: Unpin> Running<C> {
                 } else if let Some(fresh) = compact_or_grow(slots, occupied, to_poll, slot) {
                     *self = Running::Many {
                         set: FuturesUnordered::new(),
+                        len: fresh.len(),
                         fresh: Fresh::new(fresh),
                     };
                 }
             }
-            Running::Many { fresh, .. } => fresh.push(slot),
+            Running::Many { fresh, len, .. } => {
+                fresh.push(slot);
+                *len += 1;
+            }
         }
     }
 
@@ -120,7 +135,7 @@ impl<C: Unpin> Running<C> {
     pub(crate) fn for_each(&self, f: impl FnMut(&Slot<C>)) {
         match self {
             Running::Small { slots, .. } => slots.iter().flatten().for_each(f),
-            Running::Many { set, fresh } => fresh.iter().chain(set.iter()).for_each(f),
+            Running::Many { set, fresh, .. } => fresh.iter().chain(set.iter()).for_each(f),
         }
     }
 
@@ -129,7 +144,7 @@ impl<C: Unpin> Running<C> {
     pub(crate) fn drain(&mut self) -> Drain<C> {
         match std::mem::replace(self, Running::new()) {
             Running::Small { slots, .. } => Drain::Small(slots.into_iter().flatten()),
-            Running::Many { set, fresh } => Drain::Many(fresh.into_iter().chain(set)),
+            Running::Many { set, fresh, .. } => Drain::Many(fresh.into_iter().chain(set)),
         }
     }
 }
@@ -169,13 +184,18 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<(usize, Outcome<T, E>)>> {
         match self {
-            Running::Many { set, fresh } => {
+            Running::Many { set, fresh, len } => {
                 if fresh.len() != 0 {
-                    if let Some(out) = fresh.poll_into(set) {
+                    if let Some(out) = fresh.poll_into(set, *len) {
+                        *len -= 1;
                         return Poll::Ready(Some(out));
                     }
                 }
-                Pin::new(set).poll_next(cx)
+                let next = Pin::new(set).poll_next(cx);
+                if let Poll::Ready(Some(_)) = &next {
+                    *len -= 1;
+                }
+                next
             }
             Running::Small {
                 slots,
