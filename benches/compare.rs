@@ -1355,8 +1355,6 @@ fn timed_rows(cfg: &Config, w: W, rows: &mut Vec<Row>) {
         let (t, _) = time_peers_iters(w, slow_n, &with_base, 1, cfg.reps.min(5));
         timed.extend(t.into_iter().filter(|(p, ..)| *p != Peer::RawFu));
     }
-    let raw = timed.iter().find(|t| t.0 == Peer::RawFu).map(|t| t.2 .0);
-    let tg = timed.iter().find(|t| t.0 == Peer::TryGroup).map(|t| t.2 .0);
     if w == W::W3 && peers.contains(&Peer::TryJoinAll) {
         let never = try_join_all_never_returns(n);
         rows.push(Row {
@@ -1383,7 +1381,7 @@ fn timed_rows(cfg: &Config, w: W, rows: &mut Vec<Row>) {
         let mem = count_allocs(w, p, pn);
         let (target, verdict) = match p {
             Peer::TryGroup | Peer::TryGroupFeed => {
-                let ahead = ahead_of(&timed, tg.unwrap_or(ratio.0));
+                let ahead = ahead_of(&timed, ratio.0);
                 // `push` makes every child before the group runs: also
                 // compare with raw FU doing the same.
                 let made = match vs_made.iter().find(|m| m.0 == p) {
@@ -1416,11 +1414,11 @@ fn timed_rows(cfg: &Config, w: W, rows: &mut Vec<Row>) {
             verdict,
         });
     }
-    let _ = raw;
 }
 
-/// ", ahead of all" or ", behind X, Y".
-fn ahead_of(timed: &[(Peer, f64, (f64, f64, f64))], tg: f64) -> String {
+/// ", ahead" or ", behind X, Y": the row's own ratio `tg` against the
+/// peers the target names.
+fn ahead_of(timed: &[Timed], tg: f64) -> String {
     let behind: Vec<&str> = timed
         .iter()
         .filter(|(p, ..)| {
