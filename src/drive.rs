@@ -33,6 +33,8 @@ fn guarded<'a, T: 'a, E: 'a, K: Kind<'a, T, E>, R>(
 /// A child panicked in a group that stops on it (not `settle`): fire
 /// `Panicked`, then either unwind with the original payload or, with
 /// `catch_panics`, stop and return the error if this panic was the first reason.
+#[cold]
+#[inline(never)]
 fn on_panic<'a, T: 'a, E: 'a, K: Kind<'a, T, E>>(
     core: &mut Core<'a, T, E, K>,
     index: usize,

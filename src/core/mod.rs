@@ -455,6 +455,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     /// `begin_poll` for a group with a token, handles or triggers.
+    #[inline(never)]
     fn begin_poll_slow(&mut self, cx: &mut Context<'_>) {
         if let Some(inbox) = self.inbox.get() {
             inbox.waker.register(cx.waker());
@@ -507,6 +508,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
         self.take_in_slow()
     }
 
+    #[inline(never)]
     fn take_in_slow(&mut self) -> bool {
         if self.phase != Phase::Running {
             return false;

@@ -54,6 +54,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
 
     /// `refill_slow` with handles (whose pushes go before lazy items, rule
     /// 9) or a shared semaphore (a permit before each start).
+    #[inline(never)]
     fn refill_general(&mut self, cx: &mut Context<'_>) {
         while self.phase == Phase::Running && self.has_slot() {
             if self.queue_is_empty() {

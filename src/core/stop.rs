@@ -37,6 +37,7 @@ impl<'a, T: 'a, E: 'a, K: Kind<'a, T, E>> Core<'a, T, E, K> {
     }
 
     /// Fires `reason` and stops the group. True if `reason` won.
+    #[inline(never)]
     pub(crate) fn stop_with(&mut self, reason: CancelReason) -> bool {
         let won = self.fire(reason);
         self.stop();
