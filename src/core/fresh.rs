@@ -118,26 +118,47 @@ where
         set: &mut FuturesUnordered<Slot<C>>,
         len: usize,
     ) -> Option<(usize, Outcome<T, E>)> {
-        // The set is empty when every child is fresh.
-        if self.direct && len == self.slots.len() {
+        if self.direct {
+            // The set is empty when every child is fresh: that ends it.
+            if len != self.slots.len() {
+                self.move_all(set);
+                return None;
+            }
             self.direct = false;
         }
         while let Some(mut slot) = self.slots.pop_front() {
-            if self.direct {
-                set.push(slot);
-                continue;
-            }
             if let Poll::Ready(out) = self.first_poll(&mut slot) {
                 // Drop the child before handing its outcome on (see `slot`).
                 drop(slot);
                 return Some(out);
             }
             set.push(slot);
+            if self.direct {
+                // This child waits for the outside world: the rest go unpolled.
+                self.move_all(set);
+                return None;
+            }
         }
+        self.give_back();
+        None
+    }
+
+    /// Direct mode: every fresh child joins the set unpolled, in order (one
+    /// tight loop, not a mode test per child).
+    #[inline]
+    fn move_all(&mut self, set: &mut FuturesUnordered<Slot<C>>) {
+        while let Some(slot) = self.slots.pop_front() {
+            set.push(slot);
+        }
+        self.give_back();
+    }
+
+    /// An empty buffer larger than [`KEEP`] goes back.
+    #[inline]
+    fn give_back(&mut self) {
         if self.slots.capacity() > KEEP {
             self.slots = VecDeque::new();
         }
-        None
     }
 
     /// One inline poll, and what it says about the next children.
