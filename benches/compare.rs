@@ -672,33 +672,14 @@ where
     T: Value + Send + 'static,
 {
     Some(match peer {
-        Peer::RawFu => block_on(with(beside, async {
-            let mut fu: FuturesUnordered<BoxFut<T>> = FuturesUnordered::new();
-            let mut children = (0..n).map(|i| boxed(make(i)));
-            fu.extend(children.by_ref().take(limit));
-            let mut sum = 0usize;
-            while let Some(r) = fu.next().await {
-                sum = sum.wrapping_add(r?.value());
-                if let Some(c) = children.next() {
-                    fu.push(c);
-                }
-            }
-            Ok(sum)
-        })),
-        Peer::RawFuMade => block_on(with(beside, async {
+        Peer::RawFu => block_on(with(
+            beside,
+            raw_fu_limited((0..n).map(|i| boxed(make(i))), limit),
+        )),
+        Peer::RawFuMade => {
             let made: Vec<BoxFut<T>> = (0..n).map(|i| boxed(make(i))).collect();
-            let mut children = made.into_iter();
-            let mut fu: FuturesUnordered<BoxFut<T>> = FuturesUnordered::new();
-            fu.extend(children.by_ref().take(limit));
-            let mut sum = 0usize;
-            while let Some(r) = fu.next().await {
-                sum = sum.wrapping_add(r?.value());
-                if let Some(c) = children.next() {
-                    fu.push(c);
-                }
-            }
-            Ok(sum)
-        })),
+            block_on(with(beside, raw_fu_limited(made.into_iter(), limit)))
+        }
         Peer::TryForEach => block_on(with(beside, async {
             stream::iter((0..n).map(|i| Ok(make(i))))
                 .try_for_each_concurrent(limit, |c| {
@@ -772,6 +753,24 @@ where
         })),
         Peer::TryJoinAll | Peer::VecTryJoin => return None,
     })
+}
+
+/// Raw FU's limited loop: `limit` children in flight, the next one pushed
+/// as each finishes.
+async fn raw_fu_limited<T: Value>(
+    mut children: impl Iterator<Item = BoxFut<T>>,
+    limit: usize,
+) -> Result<usize, E> {
+    let mut fu: FuturesUnordered<BoxFut<T>> = FuturesUnordered::new();
+    fu.extend(children.by_ref().take(limit));
+    let mut sum = 0usize;
+    while let Some(r) = fu.next().await {
+        sum = sum.wrapping_add(r?.value());
+        if let Some(c) = children.next() {
+            fu.push(c);
+        }
+    }
+    Ok(sum)
 }
 
 /// `job`, with `beside` polled alongside until both are done.
