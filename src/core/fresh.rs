@@ -110,17 +110,15 @@ where
     /// Takes the fresh children in start order: polls each inline (or, while
     /// the probe says it does not pay, moves it on unpolled) until one
     /// finishes, whose outcome is returned; the pending ones go into `set`.
-    /// `len` counts the children here and in `set`. Called only with fresh
-    /// children, before `set` is polled.
+    /// Called only with fresh children, before `set` is polled.
     #[inline]
     pub(crate) fn poll_into(
         &mut self,
         set: &mut FuturesUnordered<Slot<C>>,
-        len: usize,
     ) -> Option<(usize, Outcome<T, E>)> {
         if self.direct {
-            // The set is empty when every child is fresh: that ends it.
-            if len != self.slots.len() {
+            // An empty set ends it: no child waits there for a first poll.
+            if !set.is_empty() {
                 self.move_all(set);
                 return None;
             }

@@ -186,7 +186,7 @@ where
         match self {
             Running::Many { set, fresh, len } => {
                 if fresh.len() != 0 {
-                    if let Some(out) = fresh.poll_into(set, *len) {
+                    if let Some(out) = fresh.poll_into(set) {
                         *len -= 1;
                         return Poll::Ready(Some(out));
                     }
