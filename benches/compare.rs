@@ -726,19 +726,11 @@ where
             }
             Ok(sum)
         })),
-        Peer::AsyncExecutor => on_executor(with(beside, async {
-            let mut children = (0..n).map(&make);
-            let mut fu: FuturesUnordered<Task<Result<T, E>>> =
-                children.by_ref().take(limit).map(|c| EX.spawn(c)).collect();
-            let mut sum = 0usize;
-            while let Some(r) = fu.next().await {
-                sum = sum.wrapping_add(r?.value());
-                if let Some(c) = children.next() {
-                    fu.push(EX.spawn(c));
-                }
-            }
-            Ok(sum)
-        })),
+        // Each task is spawned as the loop takes it, as in the loop above.
+        Peer::AsyncExecutor => on_executor(with(
+            beside,
+            raw_fu_limited((0..n).map(|i| EX.spawn(make(i))), limit),
+        )),
         Peer::TryGroup => block_on(with(beside, async {
             let mut g = TryGroup::with_limit(limit);
             for i in 0..n {
@@ -756,12 +748,12 @@ where
 }
 
 /// Raw FU's limited loop: `limit` children in flight, the next one pushed
-/// as each finishes.
-async fn raw_fu_limited<T: Value>(
-    mut children: impl Iterator<Item = BoxFut<T>>,
+/// as each finishes. Children are boxed futures, or async_executor tasks.
+async fn raw_fu_limited<T: Value, F: Future<Output = Result<T, E>>>(
+    mut children: impl Iterator<Item = F>,
     limit: usize,
 ) -> Result<usize, E> {
-    let mut fu: FuturesUnordered<BoxFut<T>> = FuturesUnordered::new();
+    let mut fu: FuturesUnordered<F> = FuturesUnordered::new();
     fu.extend(children.by_ref().take(limit));
     let mut sum = 0usize;
     while let Some(r) = fu.next().await {
