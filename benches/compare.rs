@@ -47,7 +47,7 @@ use futures::task::AtomicWaker;
 use futures::TryFutureExt;
 use futures_concurrency::future::{FutureGroup, TryJoin};
 use tokio::task::JoinSet;
-use trygroup::TryGroup;
+use trygroup::{try_join_iter, TryGroup};
 
 // ---------------------------------------------------------------------------
 // The counting allocator.
@@ -449,9 +449,11 @@ enum Peer {
     AsyncExecutor,
     TryGroup,
     TryGroupFeed,
+    /// `trygroup::try_join_iter`: one iterator of same-typed children, unboxed.
+    TryJoinIter,
 }
 
-const ALL_PEERS: [Peer; 11] = [
+const ALL_PEERS: [Peer; 12] = [
     Peer::RawFu,
     Peer::RawFuMade,
     Peer::TryJoinAll,
@@ -463,6 +465,7 @@ const ALL_PEERS: [Peer; 11] = [
     Peer::AsyncExecutor,
     Peer::TryGroup,
     Peer::TryGroupFeed,
+    Peer::TryJoinIter,
 ];
 
 impl Peer {
@@ -479,6 +482,7 @@ impl Peer {
             Peer::AsyncExecutor => "async_executor",
             Peer::TryGroup => "trygroup",
             Peer::TryGroupFeed => "trygroup-feed",
+            Peer::TryJoinIter => "try_join_iter",
         }
     }
 
@@ -496,6 +500,7 @@ impl Peer {
             Peer::AsyncExecutor => "spawned, FU of Tasks",
             Peer::TryGroup => "push",
             Peer::TryGroupFeed => "feed",
+            Peer::TryJoinIter => "trygroup, unboxed",
         }
     }
 
@@ -511,6 +516,7 @@ impl Peer {
                 "vectryjoin" | "tryjoin" => Some(Peer::VecTryJoin),
                 "executor" | "asyncexecutor" => Some(Peer::AsyncExecutor),
                 "feed" => Some(Peer::TryGroupFeed),
+                "unboxed" | "joiniter" => Some(Peer::TryJoinIter),
                 _ => None,
             })
     }
@@ -654,6 +660,7 @@ where
             g.feed((0..n).map(make));
             Ok(g.await?.len())
         }),
+        Peer::TryJoinIter => block_on(async { Ok(try_join_iter((0..n).map(make)).await?.len()) }),
         Peer::BufferUnordered => return None,
     })
 }
@@ -742,6 +749,12 @@ where
             let mut g = TryGroup::with_limit(limit);
             g.feed((0..n).map(make));
             Ok(g.await?.len())
+        })),
+        Peer::TryJoinIter => block_on(with(beside, async {
+            Ok(try_join_iter((0..n).map(make))
+                .with_limit(limit)
+                .await?
+                .len())
         })),
         Peer::TryJoinAll | Peer::VecTryJoin => return None,
     })
@@ -847,6 +860,14 @@ fn small_groups(peer: Peer, groups: usize) -> Option<usize> {
                 sum = sum.wrapping_add(v[0] + v[1] + v[2]);
             }
         }),
+        Peer::TryJoinIter => block_on(async {
+            for g in 0..groups {
+                let v = try_join_iter([Ready(g), Ready(g + 1), Ready(g + 2)])
+                    .await
+                    .unwrap();
+                sum = sum.wrapping_add(v[0] + v[1] + v[2]);
+            }
+        }),
         Peer::RawFuMade | Peer::TryForEach | Peer::BufferUnordered | Peer::TryGroupFeed => {
             return None
         }
@@ -934,6 +955,14 @@ fn pending(peer: Peer, n: usize, probe: &mut dyn FnMut()) -> Option<()> {
             assert!(Pin::new(&mut g).poll(&mut cx).is_pending());
             probe();
         }
+        Peer::TryJoinIter => {
+            let mut g = try_join_iter((0..n).map(PendForever));
+            // It starts at most its poll budget of children per poll.
+            while g.in_flight() < n {
+                assert!(Pin::new(&mut g).poll(&mut cx).is_pending());
+            }
+            probe();
+        }
         Peer::RawFuMade | Peer::BufferUnordered | Peer::TryGroupFeed => return None,
     }
     Some(())
@@ -1015,6 +1044,7 @@ impl W {
                 JoinSet,
                 AsyncExecutor,
                 TryGroup,
+                TryJoinIter,
             ],
             W::W7 => &[
                 RawFu,
@@ -1026,6 +1056,7 @@ impl W {
                 JoinSet,
                 AsyncExecutor,
                 TryGroup,
+                TryJoinIter,
             ],
             W::W4 | W::W10 => &[
                 RawFu,
@@ -1037,6 +1068,7 @@ impl W {
                 AsyncExecutor,
                 TryGroup,
                 TryGroupFeed,
+                TryJoinIter,
             ],
             W::W5 => &[
                 RawFu,
@@ -1047,9 +1079,16 @@ impl W {
                 JoinSet,
                 AsyncExecutor,
                 TryGroup,
+                TryJoinIter,
             ],
             W::W6 => &[RawFu, TryGroup],
-            W::W8 => &[RawFu, TryForEach, BufferUnordered, TryGroupFeed],
+            W::W8 => &[
+                RawFu,
+                TryForEach,
+                BufferUnordered,
+                TryGroupFeed,
+                TryJoinIter,
+            ],
             W::W9 => &[
                 RawFu,
                 TryJoinAll,
@@ -1058,6 +1097,7 @@ impl W {
                 JoinSet,
                 AsyncExecutor,
                 TryGroup,
+                TryJoinIter,
             ],
         }
     }

@@ -108,11 +108,14 @@ mod error;
 mod group;
 mod handle;
 mod inbox;
+mod join_iter;
 mod kind;
+mod probe;
 mod sync;
 mod token;
 
 pub use error::{Cancelled, Closed, Panicked};
 pub use group::{LocalTryGroup, TryGroup};
 pub use handle::{Handle, LocalHandle};
+pub use join_iter::{try_join_iter, TryJoinIter};
 pub use token::{CancelReason, CancelToken, WaitCancelled};

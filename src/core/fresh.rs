@@ -32,13 +32,12 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
-use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll};
 
 use futures_util::stream::FuturesUnordered;
 
 use super::slot::{Outcome, Placeholder, Slot};
+use crate::probe::Probe;
 
 /// A buffer this large or smaller is kept once it empties, for the next
 /// children; a larger one goes back (the children now live in the set).
@@ -54,32 +53,11 @@ pub(crate) struct Fresh<C> {
     direct: bool,
 }
 
-/// The waker of the inline polls: wakes nobody, records what a child did.
-struct Probe {
-    flag: Arc<Flag>,
-    waker: Waker,
-}
-
-/// Set when a child wakes the probe's waker.
-struct Flag(AtomicBool);
-
-impl Wake for Flag {
-    fn wake(self: Arc<Self>) {
-        self.0.store(true, Relaxed);
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.0.store(true, Relaxed);
-    }
-}
-
 impl<C> Fresh<C> {
     pub(crate) fn new(slots: VecDeque<Slot<C>>) -> Self {
-        let flag = Arc::new(Flag(AtomicBool::new(false)));
-        let waker = Waker::from(flag.clone());
         Fresh {
             slots,
-            probe: Probe { flag, waker },
+            probe: Probe::new(),
             direct: false,
         }
     }
@@ -163,13 +141,12 @@ where
     #[inline]
     fn first_poll(&mut self, slot: &mut Slot<C>) -> Poll<(usize, Outcome<T, E>)> {
         let probe = &self.probe;
-        probe.flag.0.store(false, Relaxed);
-        let clones = Arc::strong_count(&probe.flag);
-        let poll = slot.poll_child(&mut Context::from_waker(&probe.waker));
+        let armed = probe.arm();
+        let poll = slot.poll_child(&mut Context::from_waker(probe.waker()));
         if poll.is_pending() {
             // Kept a clone of the waker (registered it) and did not wake it:
             // it waits for the outside world.
-            self.direct = Arc::strong_count(&probe.flag) > clones && !probe.flag.0.load(Relaxed);
+            self.direct = probe.kept(armed) && !probe.woken();
         }
         poll
     }
