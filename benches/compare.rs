@@ -1427,6 +1427,12 @@ fn timed_rows(cfg: &Config, w: W, rows: &mut Vec<Row>) {
                     format!("{}{}{}", pass(ratio.0 <= 1.05), ahead, made),
                 )
             }
+            Peer::TryJoinIter => (
+                "stretch: ahead of Vec::try_join, try_for_each_concurrent".into(),
+                ahead_of_peers(&timed, ratio.0, &[Peer::VecTryJoin, Peer::TryForEach])
+                    .trim_start_matches(", ")
+                    .into(),
+            ),
             _ => (String::new(), String::new()),
         };
         rows.push(Row {
@@ -1450,14 +1456,23 @@ fn timed_rows(cfg: &Config, w: W, rows: &mut Vec<Row>) {
 /// ", ahead" or ", behind X, Y": the row's own ratio `tg` against the
 /// peers the target names.
 fn ahead_of(timed: &[Timed], tg: f64) -> String {
+    ahead_of_peers(
+        timed,
+        tg,
+        &[
+            Peer::JoinSet,
+            Peer::AsyncExecutor,
+            Peer::FutureGroup,
+            Peer::TryJoinAll,
+        ],
+    )
+}
+
+/// [`ahead_of`] against the given peers.
+fn ahead_of_peers(timed: &[Timed], tg: f64, peers: &[Peer]) -> String {
     let behind: Vec<&str> = timed
         .iter()
-        .filter(|(p, ..)| {
-            matches!(
-                p,
-                Peer::JoinSet | Peer::AsyncExecutor | Peer::FutureGroup | Peer::TryJoinAll
-            )
-        })
+        .filter(|(p, ..)| peers.contains(p))
         .filter(|(_, _, r)| r.0 < tg)
         .map(|(p, ..)| p.name())
         .collect();

@@ -21,6 +21,15 @@ use slots::{Polled, Slots};
 /// before it wakes itself and yields.
 const BUDGET: u32 = 256;
 
+/// What a [`TryJoinIter`] over `I` resolves to.
+type Output<I> = Result<
+    Vec<<<I as Iterator>::Item as TryFuture>::Ok>,
+    <<I as Iterator>::Item as TryFuture>::Error,
+>;
+
+/// The most values room is made for before the first child runs.
+const RESERVE_MAX: usize = 1 << 16;
+
 /// Runs every future of `children`, in place, and collects their values in
 /// iterator order; on the first error, drops the rest and returns it.
 ///
@@ -219,13 +228,16 @@ where
     }
 
     /// One poll: woken children first, then new ones while slots are free.
-    fn run(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Vec<<I::Item as TryFuture>::Ok>, <I::Item as TryFuture>::Error>> {
+    fn run(&mut self, cx: &mut Context<'_>) -> Poll<Output<I>> {
         // Wakes from outside go ahead of children that only yield, so no
         // child waits more than one poll of the group.
         self.slots.take_woken();
+        if self.accepted == 0 {
+            // Room for the output, made once rather than grown, up to a
+            // bound: an endless iterator says `usize::MAX`.
+            let hint = self.source.as_ref().map_or(0, |s| s.size_hint().0);
+            self.results.reserve_for(hint.min(RESERVE_MAX));
+        }
         let mut budget = BUDGET;
         loop {
             let polled = if let Some(slot) = self.slots.next_ready() {
@@ -235,7 +247,7 @@ where
                     return Poll::Pending;
                 }
                 budget -= 1;
-                self.slots.poll(slot)
+                self.slots.poll(slot, cx)
             } else if self.source.is_some() && self.has_slot() {
                 let Some(child) = self.source.as_mut().and_then(Iterator::next) else {
                     self.source = None;
@@ -246,7 +258,7 @@ where
                 // Counted after the pull: the budget never strands a child
                 // outside a slot.
                 budget = budget.saturating_sub(1);
-                self.slots.start(index, child)
+                self.slots.start(index, child, cx)
             } else if self.slots.live() == 0 {
                 return Poll::Ready(Ok(self.finish()));
             } else if self.slots.park(cx.waker()) {
@@ -292,7 +304,7 @@ impl<I: Iterator> Future for TryJoinIter<I>
 where
     I::Item: TryFuture,
 {
-    type Output = Result<Vec<<I::Item as TryFuture>::Ok>, <I::Item as TryFuture>::Error>;
+    type Output = Output<I>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();

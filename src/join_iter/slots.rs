@@ -9,7 +9,10 @@
 //!
 //! Wakers, cheapest first:
 //!
-//! * A child's first poll gets the [`Probe`]. If it finishes, or wakes the
+//! * A child's first poll gets the [`Probe`] (until a first poll pends,
+//!   the group's own waker: a group whose children all finish at once needs
+//!   no probe, and the first child that pends is treated as one that kept
+//!   the probe). If it finishes, or wakes the
 //!   probe and keeps no clone of it (a yield: it goes on the local `ready`
 //!   list and is polled again), it never needs a waker of its own. If it
 //!   keeps no clone and does not wake it, nothing can ever wake it: it is
@@ -44,22 +47,28 @@ use crate::probe::Probe;
 /// The slots, the local ready list and the shared wake list.
 pub(super) struct Slots<F> {
     slots: Vec<Slot<F>>,
-    /// Empty slots, the last freed on top (its memory is the warmest).
-    free: Vec<usize>,
+    /// The last slot freed (its memory is the warmest), or [`NONE`]; an
+    /// empty slot's `index` links to the one freed before it.
+    free: usize,
     /// Slots to poll, in the order they were woken.
     ready: VecDeque<usize>,
     /// Children in slots, finished or dropped ones not counted.
     live: usize,
-    probe: Probe,
+    /// Made at the first child that pends at its first poll.
+    probe: Option<Probe>,
     /// A child kept the probe: the next ones start with their slot's waker.
     direct: bool,
     /// Made with the first slot waker.
     shared: Option<Arc<Shared>>,
 }
 
+/// The end of the free list.
+const NONE: usize = usize::MAX;
+
 struct Slot<F> {
     child: Pin<Box<Option<F>>>,
-    /// The child's index in iterator order.
+    /// The child's index in iterator order; in an empty slot, the next free
+    /// slot.
     index: usize,
     waker: Option<SlotWaker>,
     /// The child has been polled with `waker`: it gets it from now on.
@@ -81,7 +90,12 @@ struct SlotWake {
 
 /// The slots woken from outside, and the group's waker.
 #[derive(Default)]
-struct Shared(Mutex<Woken>);
+struct Shared {
+    /// `woken.slots` may be non-empty: the group need not lock to find out
+    /// it is empty (`park` locks before it sleeps, so no wake is missed).
+    any: AtomicBool,
+    woken: Mutex<Woken>,
+}
 
 #[derive(Default)]
 struct Woken {
@@ -93,7 +107,7 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, Woken> {
         // Every critical section is a push or a swap: nothing a panic can
         // leave half done.
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.woken.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -109,6 +123,7 @@ impl Wake for SlotWake {
         let group = {
             let mut woken = self.shared.lock();
             woken.slots.push(self.slot);
+            self.shared.any.store(true, Ordering::Release);
             woken.group.take()
         };
         // Outside the lock: a waker may run arbitrary code.
@@ -129,10 +144,10 @@ impl<F> Slots<F> {
     pub(super) fn new() -> Self {
         Slots {
             slots: Vec::new(),
-            free: Vec::new(),
+            free: NONE,
             ready: VecDeque::new(),
             live: 0,
-            probe: Probe::new(),
+            probe: None,
             direct: false,
             shared: None,
         }
@@ -151,7 +166,11 @@ impl<F> Slots<F> {
         if let Some(slot) = self.ready.pop_front() {
             return Some(slot);
         }
-        if self.shared.is_some() && self.take_woken() {
+        let any = self
+            .shared
+            .as_ref()
+            .is_some_and(|shared| shared.any.load(Ordering::Acquire));
+        if any && self.take_woken() {
             return self.ready.pop_front();
         }
         None
@@ -167,7 +186,11 @@ impl<F> Slots<F> {
         let Some(shared) = &self.shared else {
             return false;
         };
+        if !shared.any.load(Ordering::Acquire) {
+            return false;
+        }
         let mut woken = shared.lock();
+        shared.any.store(false, Ordering::Relaxed);
         if woken.slots.is_empty() {
             return false;
         }
@@ -234,15 +257,14 @@ impl<F: TryFuture> Slots<F> {
     /// Puts `child` (the `index`th) in a free slot and polls it for the
     /// first time.
     #[inline]
-    pub(super) fn start(&mut self, index: usize, child: F) -> Polled<F::Ok, F::Error> {
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                let s = &mut self.slots[slot];
-                s.child.set(Some(child));
-                s.index = index;
-                slot
-            }
-            None => {
+    pub(super) fn start(
+        &mut self,
+        index: usize,
+        child: F,
+        cx: &Context<'_>,
+    ) -> Polled<F::Ok, F::Error> {
+        let slot = match self.free {
+            NONE => {
                 self.slots.push(Slot {
                     child: Box::pin(Some(child)),
                     index,
@@ -251,17 +273,24 @@ impl<F: TryFuture> Slots<F> {
                 });
                 self.slots.len() - 1
             }
+            slot => {
+                let s = &mut self.slots[slot];
+                self.free = s.index;
+                s.child.set(Some(child));
+                s.index = index;
+                slot
+            }
         };
         self.live += 1;
         if self.direct {
             self.register(slot);
         }
-        self.poll(slot)
+        self.poll(slot, cx)
     }
 
     /// Polls the child in `slot`, if any (a stale wake finds none).
     #[inline]
-    pub(super) fn poll(&mut self, slot: usize) -> Polled<F::Ok, F::Error> {
+    pub(super) fn poll(&mut self, slot: usize, cx: &Context<'_>) -> Polled<F::Ok, F::Error> {
         let Slot {
             child,
             waker,
@@ -274,14 +303,27 @@ impl<F: TryFuture> Slots<F> {
         let poll = if *registered {
             let waker = &waker.as_ref().expect("a registered slot has a waker").waker;
             poll_child(child, waker)
-        } else {
-            if !self.probe.is_clean() {
+        } else if let Some(probe) = &mut self.probe {
+            if !probe.is_clean() {
                 // Someone still holds a clone from an earlier child: the
                 // count below would not be exact.
-                self.probe = Probe::new();
+                *probe = Probe::new();
             }
-            match poll_child(child, self.probe.waker()) {
-                Poll::Pending => return self.probed(slot),
+            match poll_child(child, probe.waker()) {
+                Poll::Pending => return self.probed(slot, cx),
+                ready => ready,
+            }
+        } else {
+            // Until a first poll pends, they use the group's own waker: a
+            // group whose children all finish at once makes no probe.
+            match poll_child(child, cx.waker()) {
+                Poll::Pending => {
+                    // What it did with that waker cannot be told apart from
+                    // a wake of the group: again, with a waker of its own.
+                    self.probe = Some(Probe::new());
+                    self.register(slot);
+                    return self.poll(slot, cx);
+                }
                 ready => ready,
             }
         };
@@ -293,17 +335,18 @@ impl<F: TryFuture> Slots<F> {
 
     /// A child polled with the probe is pending: what it did with it says
     /// how it is polled next.
-    fn probed(&mut self, slot: usize) -> Polled<F::Ok, F::Error> {
-        if !self.probe.is_clean() {
+    fn probed(&mut self, slot: usize, cx: &Context<'_>) -> Polled<F::Ok, F::Error> {
+        let probe = self.probe.as_ref().expect("polled with the probe");
+        if !probe.is_clean() {
             // It waits for the outside world, holding a waker that cannot
             // find it: again, with one that can; and so the next children.
             self.direct = true;
             self.register(slot);
-            return self.poll(slot);
+            return self.poll(slot, cx);
         }
         // No clone of the probe exists: if it was not woken, nothing can
         // wake this child, and it is left alone.
-        if self.probe.take_woken() {
+        if probe.take_woken() {
             self.ready.push_back(slot);
         }
         Polled::Pending
@@ -322,8 +365,9 @@ impl<F: TryFuture> Slots<F> {
         let s = &mut self.slots[slot];
         let index = s.index;
         s.registered = false;
+        s.index = self.free;
+        self.free = slot;
         self.live -= 1;
-        self.free.push(slot);
         if self.live == 0 {
             // Nothing waits in a slot now: first polls may try the probe again.
             self.direct = false;
