@@ -17,8 +17,8 @@ use crate::core::{Outcome, Payload, Results};
 use crate::{CancelReason, CancelToken};
 use slots::{Polled, Slots};
 
-/// How many child polls (first polls included) one poll of the group makes
-/// before it wakes itself and yields.
+/// How many children one poll of the group polls again (and, with
+/// [`TryJoinIter::pull_budget`], starts) before it wakes itself and yields.
 const BUDGET: u32 = 256;
 
 /// What a [`TryJoinIter`] over `I` resolves to.
@@ -90,11 +90,14 @@ where
 ///   [`CancelReason::Failed`], every other child and the iterator are
 ///   dropped, and then the error is returned. A child that panics fires
 ///   [`CancelReason::Panicked`] and is dropped with the rest before the
-///   panic resumes, with its original payload. Every child is dropped
-///   exactly once, even if some `Drop`s panic (the first such panic is
-///   resumed after the rest are dropped).
-/// * One poll does a bounded amount of work (256 child polls), then wakes
-///   itself and yields.
+///   panic resumes, with its original payload; so does a child whose `Drop`
+///   panics as it finishes. Every child is dropped exactly once, even if
+///   some `Drop`s panic (on the error path and when the group is dropped,
+///   the first such panic resumes after the rest are dropped).
+/// * One poll does a bounded amount of work (at most 256 children started,
+///   and 256 polled again), then wakes itself and yields. It starts
+///   children (as slots allow) before it polls again the ones that yielded,
+///   so a yield lets the unstarted siblings run too.
 /// * Polling it after it completed panics.
 ///
 /// What it leaves to `TryGroup`: children of different types, pushing more
@@ -152,7 +155,7 @@ where
     ///     async move {
     ///         running.set(running.get() + 1);
     ///         peak.set(peak.get().max(running.get()));
-    ///         futures::pending!(); // let the others run
+    ///         smol::future::yield_now().await; // let the others run
     ///         running.set(running.get() - 1);
     ///         Ok::<_, ()>(i)
     ///     }
@@ -238,28 +241,32 @@ where
             let hint = self.source.as_ref().map_or(0, |s| s.size_hint().0);
             self.results.reserve_for(hint.min(RESERVE_MAX));
         }
-        let mut budget = BUDGET;
+        let mut pulls = self.pull_budget();
+        let mut polls = BUDGET;
         loop {
-            let polled = if let Some(slot) = self.slots.next_ready() {
-                if budget == 0 {
-                    self.slots.unready(slot);
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                budget -= 1;
-                self.slots.poll(slot, cx)
-            } else if self.source.is_some() && self.has_slot() {
+            // Free slots first: a child that yields lets its siblings run,
+            // and that includes the ones not started yet.
+            let polled = if pulls > 0 && self.source.is_some() && self.has_slot() {
                 let Some(child) = self.source.as_mut().and_then(Iterator::next) else {
                     self.source = None;
                     continue;
                 };
+                pulls -= 1;
                 let index = self.accepted;
                 self.accepted += 1;
-                // Counted after the pull: the budget never strands a child
-                // outside a slot.
-                budget = budget.saturating_sub(1);
                 self.slots.start(index, child, cx)
+            } else if let Some(slot) = self.slots.next_ready() {
+                if polls == 0 {
+                    self.slots.unready(slot);
+                    return self.yield_now(cx);
+                }
+                polls -= 1;
+                self.slots.poll(slot, cx)
+            } else if self.source.is_some() && self.has_slot() {
+                // Out of pulls, with room to start more.
+                return self.yield_now(cx);
             } else if self.slots.live() == 0 {
+                // No slot is taken, so there was room: the source is done.
                 return Poll::Ready(Ok(self.finish()));
             } else if self.slots.park(cx.waker()) {
                 return Poll::Pending;
@@ -281,11 +288,23 @@ where
                     resume_unwind(payload);
                 }
             }
-            if budget == 0 && self.source.is_some() && self.has_slot() {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
-            }
         }
+    }
+
+    /// Children one poll may start: [`BUDGET`] / 2, plus one per slot of the
+    /// limit up to as many again, so a limited group refills every slot
+    /// each poll (as `TryGroup` does).
+    fn pull_budget(&self) -> u32 {
+        let half = BUDGET / 2;
+        half + self
+            .limit
+            .map_or(half, |l| l.get().min(half as usize) as u32)
+    }
+
+    /// Out of budget: wake itself and let the executor run something else.
+    fn yield_now(&self, cx: &mut Context<'_>) -> Poll<Output<I>> {
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 
     fn finish(&mut self) -> Vec<<I::Item as TryFuture>::Ok> {

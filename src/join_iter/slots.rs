@@ -215,10 +215,13 @@ impl<F> Slots<F> {
         if !woken.slots.is_empty() {
             return false;
         }
-        match &woken.group {
-            Some(old) if old.will_wake(group) => {}
-            _ => woken.group = Some(group.clone()),
-        }
+        let old = match &woken.group {
+            Some(old) if old.will_wake(group) => None,
+            _ => woken.group.replace(group.clone()),
+        };
+        drop(woken);
+        // Outside the lock: dropping a waker may run arbitrary code.
+        drop(old);
         true
     }
 
@@ -372,10 +375,17 @@ impl<F: TryFuture> Slots<F> {
             // Nothing waits in a slot now: first polls may try the probe again.
             self.direct = false;
         }
-        // Last: if the child's `Drop` panics, the group is torn down and
-        // `outcome` unwinds with us.
-        self.slots[slot].child.set(None);
-        Polled::Done(index, outcome)
+        // Dropped before its outcome is handed on (as in `TryGroup`). A
+        // panic of its `Drop` is the child's panic: the group tears down,
+        // then resumes it.
+        let child = &mut self.slots[slot].child;
+        match catch_unwind(AssertUnwindSafe(|| child.set(None))) {
+            Ok(()) => Polled::Done(index, outcome),
+            Err(payload) => {
+                drop(outcome);
+                Polled::Done(index, Outcome::Panic(payload))
+            }
+        }
     }
 
     /// From now on, the child in `slot` is polled with the slot's own waker.
