@@ -21,6 +21,9 @@ use slots::{Polled, Slots};
 /// [`TryJoinIter::pull_budget`], starts) before it wakes itself and yields.
 const BUDGET: u32 = 256;
 
+/// The most slots made room for before the first child runs.
+const SLOTS_RESERVED: usize = 16;
+
 /// What a [`TryJoinIter`] over `I` resolves to.
 type Output<I> = Result<
     Vec<<<I as Iterator>::Item as TryFuture>::Ok>,
@@ -240,6 +243,9 @@ where
             // bound: an endless iterator says `usize::MAX`.
             let hint = self.source.as_ref().map_or(0, |s| s.size_hint().0);
             self.results.reserve_for(hint.min(RESERVE_MAX));
+            // And for the slots a small batch needs (a large one grows them).
+            let limit = self.limit.map_or(usize::MAX, NonZeroUsize::get);
+            self.slots.reserve(hint.min(limit).min(SLOTS_RESERVED));
         }
         let mut pulls = self.pull_budget();
         let mut polls = BUDGET;
