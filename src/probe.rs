@@ -13,7 +13,10 @@
 //! Used by the large set's fresh children (`core::fresh`) and by every
 //! first poll of [`TryJoinIter`](crate::TryJoinIter).
 
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{
+    fence, AtomicBool,
+    Ordering::{Acquire, Relaxed},
+};
 use std::sync::Arc;
 use std::task::{Wake, Waker};
 
@@ -75,7 +78,14 @@ impl Probe {
     #[inline]
     pub(crate) fn is_clean(&self) -> bool {
         // `flag` and the `Arc` inside `waker`.
-        Arc::strong_count(&self.flag) == 2
+        let clean = Arc::strong_count(&self.flag) == 2;
+        if clean {
+            // A clone dropped on another thread was dropped with a release
+            // decrement; this makes a wake done before that drop visible to
+            // the `woken` load that follows (the count is read relaxed).
+            fence(Acquire);
+        }
+        clean
     }
 
     /// Whether it was woken since the last call (or `new`); clears the flag.

@@ -74,6 +74,7 @@ where
         accepted: 0,
         results: Results::new(),
         token: OnceCell::new(),
+        reason: None,
         done: false,
     }
 }
@@ -131,6 +132,9 @@ where
     accepted: usize,
     results: Results<<I::Item as TryFuture>::Ok>,
     token: OnceCell<CancelToken>,
+    /// The first reason: set when the group ends (a token made later
+    /// carries it).
+    reason: Option<CancelReason>,
     /// Completed, or a poll unwound: polling again panics.
     done: bool,
 }
@@ -198,7 +202,9 @@ where
     /// # });
     /// ```
     pub fn token(&self) -> CancelToken {
-        self.token.get_or_init(|| CancelToken::new(None)).clone()
+        self.token
+            .get_or_init(|| CancelToken::new(self.reason))
+            .clone()
     }
 
     /// Children started and not finished.
@@ -216,7 +222,12 @@ where
             .is_none_or(|limit| self.slots.live() < limit.get())
     }
 
-    fn fire(&self, reason: CancelReason) {
+    /// Records `reason` as the first reason, and fires the token with it.
+    fn fire(&mut self, reason: CancelReason) {
+        if self.reason.is_some() {
+            return;
+        }
+        self.reason = Some(reason);
         if let Some(token) = self.token.get() {
             token.fire(reason);
         }
@@ -361,9 +372,12 @@ where
     I::Item: TryFuture,
 {
     fn drop(&mut self) {
-        if self.slots.live() == 0 && self.source.is_none() {
+        if self.reason.is_some() {
+            // It ended: children and iterator are gone already.
             return;
         }
+        // Never polled, dropped mid-flight, or a poll unwound (a panicking
+        // iterator): whatever is left goes, and the token says `Dropped`.
         if let Some(panic) = self.stop(CancelReason::Dropped) {
             if !std::thread::panicking() {
                 resume_unwind(panic);
