@@ -9,14 +9,15 @@
 //!
 //! Wakers, cheapest first:
 //!
-//! * A child's first poll gets the [`Probe`] (until a first poll pends,
-//!   the group's own waker: a group whose children all finish at once needs
-//!   no probe, and the first child that pends is treated as one that kept
-//!   the probe). If it finishes, or wakes the
+//! * A child's first poll gets the [`Probe`]. If it finishes, or wakes the
 //!   probe and keeps no clone of it (a yield: it goes on the local `ready`
 //!   list and is polled again), it never needs a waker of its own. If it
 //!   keeps no clone and does not wake it, nothing can ever wake it: it is
 //!   left alone until the group ends (W3's children that pend forever).
+//!   The probe is made when a first poll first pends: until then first
+//!   polls use the group's own waker (a group whose children all finish at
+//!   once needs no probe), and that first child to pend, whose use of the
+//!   waker cannot be told, is polled again at once with its slot's waker.
 //! * If it kept a clone, it waits for the outside world: it is polled again
 //!   at once with its slot's own waker, and so is every child after it,
 //!   from its first poll on, until the group runs empty (the probe's
