@@ -9,11 +9,18 @@
 //! its answer at run time.
 #![allow(dead_code)] // the probes exist for their trait bounds
 
-use std::cell::Cell;
-use std::marker::PhantomData;
-use std::rc::Rc;
+mod common;
 
-use futures::future::FusedFuture;
+use std::cell::Cell;
+use std::future::Future;
+use std::marker::{PhantomData, PhantomPinned};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use futures::executor::block_on;
+use futures::future::{FusedFuture, TryFuture};
+use trygroup::{try_join_iter, TryJoinIter};
 use trygroup::{
     CancelReason, CancelToken, Cancelled, Closed, Handle, LocalHandle, LocalTryGroup, Panicked,
     TryGroup, WaitCancelled,
@@ -218,4 +225,66 @@ fn a_group_is_at_most_256_bytes() {
     assert!(std::mem::size_of::<TryGroup<'static, usize, usize>>() <= 256);
     assert!(std::mem::size_of::<LocalTryGroup<'static, usize, usize>>() <= 256);
     assert!(std::mem::size_of::<TryGroup<'static, u64, std::io::Error>>() <= 256);
+}
+
+// ---- try_join_iter ---------------------------------------------------------
+
+/// A future that is `!Unpin`.
+struct NotUnpin(PhantomPinned);
+impl Future for NotUnpin {
+    type Output = Result<u8, ()>;
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(Ok(1))
+    }
+}
+
+/// An iterator that is `!Unpin` (and `!Send`, with an `Rc`).
+struct PinnedIter(u8, PhantomPinned);
+impl Iterator for PinnedIter {
+    type Item = NotUnpin;
+    fn next(&mut self) -> Option<NotUnpin> {
+        self.0 = self.0.checked_sub(1)?;
+        Some(NotUnpin(PhantomPinned))
+    }
+}
+
+type Ready<T> = futures::future::Ready<Result<T, ()>>;
+type SendIter = std::iter::Map<std::ops::Range<usize>, fn(usize) -> Ready<usize>>;
+type RcOutIter = std::iter::Map<std::ops::Range<usize>, fn(usize) -> Ready<Rc<usize>>>;
+type RcIter = std::iter::Map<std::iter::Repeat<Rc<u8>>, fn(Rc<u8>) -> Ready<u8>>;
+type NotUnpinGroup = TryJoinIter<PinnedIter>;
+
+assert_not_impl!(TryJoinIter<RcOutIter>: Send);
+assert_not_impl!(TryJoinIter<RcIter>: Send);
+assert_not_impl!(NotUnpin: Unpin);
+assert_not_impl!(PinnedIter: Unpin);
+
+#[test]
+fn try_join_iter_is_send_when_its_parts_are_and_always_unpin() {
+    assert_send::<TryJoinIter<SendIter>>();
+    assert_unpin::<TryJoinIter<SendIter>>();
+    assert_fused::<TryJoinIter<SendIter>>();
+    assert!(is_send!(TryJoinIter<SendIter>));
+    assert!(!is_send!(TryJoinIter<RcOutIter>));
+    assert!(!is_send!(TryJoinIter<RcIter>));
+    // Unpin whatever the children and the iterator are.
+    assert_unpin::<NotUnpinGroup>();
+    assert_unpin::<TryJoinIter<RcIter>>();
+    // Async blocks (which are !Unpin) from a closure: Send and Unpin.
+    fn of<I: Iterator>(g: TryJoinIter<I>) -> TryJoinIter<I>
+    where
+        I::Item: TryFuture,
+    {
+        g
+    }
+    fn send_unpin<T: Send + Unpin>(t: T) -> T {
+        t
+    }
+    let g = send_unpin(of(try_join_iter((0..3).map(|i| async move {
+        common::yield_now().await;
+        Ok::<_, String>(i)
+    }))));
+    assert_eq!(block_on(g), Ok(vec![0, 1, 2]));
+    let g = try_join_iter(PinnedIter(3, PhantomPinned));
+    assert_eq!(block_on(g), Ok(vec![1, 1, 1]));
 }

@@ -16,7 +16,6 @@ use proptest::prelude::*;
 use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
-use std::marker::{PhantomData, PhantomPinned};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
@@ -1904,105 +1903,7 @@ fn a_million_zero_sized_children_under_a_limit_of_64() {
     assert_eq!(out.len(), n);
 }
 
-// ---- 11. auto traits -------------------------------------------------------
-
-fn assert_send<T: Send>() {}
-fn assert_unpin<T: Unpin>() {}
-fn assert_fused<T: FusedFuture>() {}
-
-/// Fails to compile if `$ty` implements `$trait`.
-macro_rules! assert_not_impl {
-    ($ty:ty: $trait:path) => {
-        const _: fn() = || {
-            trait AmbiguousIfImpl<A> {
-                fn some_item() {}
-            }
-            impl<T: ?Sized> AmbiguousIfImpl<()> for T {}
-            struct Invalid;
-            impl<T: ?Sized + $trait> AmbiguousIfImpl<Invalid> for T {}
-            let _ = <$ty as AmbiguousIfImpl<_>>::some_item;
-        };
-    };
-}
-
-struct Probe<T: ?Sized>(PhantomData<T>);
-trait ViaSend {
-    fn is_send(&self) -> bool {
-        true
-    }
-}
-impl<T: ?Sized + Send> ViaSend for Probe<T> {}
-trait ViaFallbackSend {
-    fn is_send(&self) -> bool {
-        false
-    }
-}
-impl<T: ?Sized> ViaFallbackSend for &Probe<T> {}
-macro_rules! is_send {
-    ($ty:ty) => {
-        (&Probe::<$ty>(PhantomData)).is_send()
-    };
-}
-
-/// A future that is `!Unpin`.
-struct NotUnpin(PhantomPinned);
-impl Future for NotUnpin {
-    type Output = Result<u8, ()>;
-    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(Ok(1))
-    }
-}
-
-/// An iterator that is `!Unpin` (and `!Send`, with an `Rc`).
-struct PinnedIter(u8, PhantomPinned);
-impl Iterator for PinnedIter {
-    type Item = NotUnpin;
-    fn next(&mut self) -> Option<NotUnpin> {
-        self.0 = self.0.checked_sub(1)?;
-        Some(NotUnpin(PhantomPinned))
-    }
-}
-
-type Ready<T> = futures::future::Ready<Result<T, ()>>;
-type SendIter = std::iter::Map<std::ops::Range<usize>, fn(usize) -> Ready<usize>>;
-type RcOutIter = std::iter::Map<std::ops::Range<usize>, fn(usize) -> Ready<Rc<usize>>>;
-type RcIter = std::iter::Map<std::iter::Repeat<Rc<u8>>, fn(Rc<u8>) -> Ready<u8>>;
-type NotUnpinGroup = TryJoinIter<PinnedIter>;
-
-assert_not_impl!(TryJoinIter<RcOutIter>: Send);
-assert_not_impl!(TryJoinIter<RcIter>: Send);
-assert_not_impl!(NotUnpin: Unpin);
-assert_not_impl!(PinnedIter: Unpin);
-
-#[test]
-fn auto_traits() {
-    assert_send::<TryJoinIter<SendIter>>();
-    assert_unpin::<TryJoinIter<SendIter>>();
-    assert_fused::<TryJoinIter<SendIter>>();
-    assert!(is_send!(TryJoinIter<SendIter>));
-    assert!(!is_send!(TryJoinIter<RcOutIter>));
-    assert!(!is_send!(TryJoinIter<RcIter>));
-    // Unpin whatever the children and the iterator are.
-    assert_unpin::<NotUnpinGroup>();
-    assert_unpin::<TryJoinIter<RcIter>>();
-    // Async blocks (which are !Unpin) from a closure: Send and Unpin.
-    fn of<I: Iterator>(g: TryJoinIter<I>) -> TryJoinIter<I>
-    where
-        I::Item: TryFuture,
-    {
-        g
-    }
-    fn send_unpin<T: Send + Unpin>(t: T) -> T {
-        t
-    }
-    let g = send_unpin(of(try_join_iter((0..3).map(|i| async move {
-        yield_now().await;
-        Ok::<_, String>(i)
-    }))));
-    assert_eq!(block_on(g), Ok(vec![0, 1, 2]));
-    let g = try_join_iter(PinnedIter(3, PhantomPinned));
-    assert_eq!(block_on(g), Ok(vec![1, 1, 1]));
-}
+// ---- 11. auto traits: in tests/auto_traits.rs, beside the other types' --
 
 // ---- 12. proptest against a model --------------------------------------------
 
