@@ -13,7 +13,6 @@ use futures::future::{FusedFuture, TryFuture};
 use futures::FutureExt;
 use futures_test::task::new_count_waker;
 use proptest::prelude::*;
-use std::any::Any;
 use std::cell::Cell;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -40,17 +39,6 @@ where
     match limit {
         Some(n) => group.with_limit(n),
         None => group,
-    }
-}
-
-/// A panic payload of our own type, to check it comes back unchanged.
-#[derive(Debug, PartialEq)]
-struct MyPayload(u32);
-
-fn unwind_of<R>(f: impl FnOnce() -> R) -> Box<dyn Any + Send> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(_) => panic!("expected a panic"),
-        Err(payload) => payload,
     }
 }
 

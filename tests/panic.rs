@@ -6,21 +6,10 @@ mod common;
 use common::*;
 use futures::executor::block_on;
 use futures::future::FusedFuture;
-use std::any::Any;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::resume_unwind;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use trygroup::{CancelReason, Panicked, TryGroup};
-
-#[derive(Debug, PartialEq)]
-struct MyPayload(u32);
-
-fn unwind_of<R>(f: impl FnOnce() -> R) -> Box<dyn Any + Send> {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(_) => panic!("expected a panic"),
-        Err(payload) => payload,
-    }
-}
 
 #[test]
 fn uncaught_panic_resumes_with_the_original_payload() {

@@ -371,3 +371,15 @@ pub async fn spin_forever() {
     })
     .await
 }
+
+/// A panic payload of our own type, to check it comes back unchanged.
+#[derive(Debug, PartialEq)]
+pub struct MyPayload(pub u32);
+
+/// The payload `f` panics with; fails the test if it returns instead.
+pub fn unwind_of<R>(f: impl FnOnce() -> R) -> Box<dyn Any + Send> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(_) => panic!("expected a panic"),
+        Err(payload) => payload,
+    }
+}
