@@ -1988,18 +1988,6 @@ fn kind() -> impl Strategy<Value = Kind> {
     ]
 }
 
-fn prop_config() -> ProptestConfig {
-    if cfg!(miri) {
-        ProptestConfig {
-            cases: 2,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        }
-    } else {
-        ProptestConfig::default()
-    }
-}
-
 /// How a proptest group ended.
 #[derive(Debug, PartialEq)]
 enum End {
@@ -2011,7 +1999,7 @@ enum End {
 }
 
 proptest! {
-    #![proptest_config(prop_config())]
+    #![proptest_config(proptest_config())]
 
     /// Random children under a random limit, polled by a strict driver that
     /// plays the outside world: the outcome matches the model, the limit

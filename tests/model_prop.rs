@@ -6,29 +6,17 @@
 //! `TRYGROUP_WRITE_SEEDS=DIR` also writes each fixed case's bytes to `DIR`
 //! (how `fuzz/seeds/` was made).
 
+mod common;
 mod model;
 #[path = "model/strategy.rs"]
 mod strategy;
 
+use common::proptest_config;
 use model::*;
 use proptest::prelude::*;
 
-/// The default config (256 cases, honours `PROPTEST_CASES`); a handful of
-/// cases and no regression file under Miri.
-fn config() -> ProptestConfig {
-    if cfg!(miri) {
-        ProptestConfig {
-            cases: 2,
-            failure_persistence: None,
-            ..ProptestConfig::default()
-        }
-    } else {
-        ProptestConfig::default()
-    }
-}
-
 proptest! {
-    #![proptest_config(config())]
+    #![proptest_config(proptest_config())]
 
     /// Every invariant of the model holds for random scripts.
     /// (Strict: no crate bug is open. While one is, use `run_tolerant` here

@@ -383,3 +383,17 @@ pub fn unwind_of<R>(f: impl FnOnce() -> R) -> Box<dyn Any + Send> {
         Err(payload) => payload,
     }
 }
+
+/// The default proptest config (256 cases, honours `PROPTEST_CASES`); a
+/// handful of cases and no regression file under Miri.
+pub fn proptest_config() -> proptest::test_runner::Config {
+    if cfg!(miri) {
+        proptest::test_runner::Config {
+            cases: 2,
+            failure_persistence: None,
+            ..Default::default()
+        }
+    } else {
+        Default::default()
+    }
+}
